@@ -1,0 +1,14 @@
+"""flagschema: schema changes that roll back by flipping a flag.
+
+>>> import flagschema
+>>> full_name = flagschema.RenamedField(
+...     models.CharField(max_length=200), old_name="name", flag="customers.full_name"
+... )
+"""
+
+from flagschema.exceptions import TransitionError
+from flagschema.fields import RenamedField
+from flagschema.flags import reading
+from flagschema.transitions import registry
+
+__all__ = ["RenamedField", "TransitionError", "reading", "registry"]

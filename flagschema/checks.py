@@ -1,0 +1,229 @@
+"""System checks for declared transitions (ids ``flagschema.E0xx`` and ``flagschema.W0xx``).
+
+Field-level problems are reported by the field's own ``check()``, so they appear next to
+Django's model checks. Problems that need the migration history (what the old field really is)
+are reported by :func:`check_transitions_against_migrations`, which reads migration files but
+never connects to a database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.db import DEFAULT_DB_ALIAS, connections, models
+
+from flagschema.transitions import Transition, registry
+
+
+def check_transition_field(field: Any) -> list[checks.CheckMessage]:
+    """Checks of one RenamedField that need nothing but the model."""
+    errors: list[checks.CheckMessage] = []
+    model = field.model
+    meta = model._meta
+    old_name = field._flagschema_old_name
+    flag = field._flagschema_flag
+
+    if "flagschema" not in settings.INSTALLED_APPS and not any(
+        a.endswith("FlagschemaConfig") for a in settings.INSTALLED_APPS
+    ):
+        errors.append(
+            checks.Error(
+                "The flagschema app is not installed.",
+                hint="Add 'flagschema' to INSTALLED_APPS so that statements and requests "
+                "resolve each transition's read side once.",
+                obj=field,
+                id="flagschema.E009",
+            )
+        )
+    if not isinstance(flag, str) or not flag.strip():
+        errors.append(
+            checks.Error(
+                "The transition has no flag name.",
+                hint="Pass flag='<waffle switch name>', e.g. flag='customers.full_name'; "
+                "while the switch is off reads come from the old column.",
+                obj=field,
+                id="flagschema.E003",
+            )
+        )
+    if meta.proxy:
+        errors.append(
+            checks.Error(
+                f"A transition cannot be declared on the proxy model {meta.label}: a proxy "
+                "has no columns of its own.",
+                hint=f"Declare it on the concrete model {meta.concrete_model._meta.label}; "
+                "proxies of it follow the same transition.",
+                obj=field,
+                id="flagschema.E004",
+            )
+        )
+        return errors
+    if not isinstance(old_name, str) or not old_name.isidentifier() or "__" in old_name:
+        errors.append(
+            checks.Error(
+                f"old_name={old_name!r} is not a field name.",
+                hint="Pass old_name='<the field being renamed>', as it was declared on the "
+                "model before the rename.",
+                obj=field,
+                id="flagschema.E006",
+            )
+        )
+        return errors
+    if old_name == field.name:
+        errors.append(
+            checks.Error(
+                f"old_name is {old_name!r}, the same as the new name.",
+                hint="A rename needs a new name: declare the field under its new name and "
+                "pass the current one as old_name.",
+                obj=field,
+                id="flagschema.E006",
+            )
+        )
+        return errors
+    companion = getattr(field, "_flagschema_companion", None)
+    if companion is not None and companion.column == field.column:
+        errors.append(
+            checks.Error(
+                f"The new field's column {field.column!r} is the old column.",
+                hint="Remove db_column from the new field (or give it another column): a "
+                "rename writes a second column and reads it once the flag is on.",
+                obj=field,
+                id="flagschema.E006",
+            )
+        )
+        return errors
+    clashing = [
+        f
+        for f in meta.local_fields
+        if f.name == old_name and f is not getattr(field, "_flagschema_companion", None)
+    ]
+    if clashing:
+        errors.append(
+            checks.Error(
+                f"The model still declares the old field {old_name!r}.",
+                hint=f"Remove `{old_name} = ...` from {meta.object_name}: the transition keeps "
+                f"the old column and `{old_name}` stays usable as an alias of {field.name!r}.",
+                obj=field,
+                id="flagschema.E005",
+            )
+        )
+    if field.is_relation or field.primary_key:
+        what = "a relation" if field.is_relation else "the primary key"
+        errors.append(
+            checks.Error(
+                f"RenamedField cannot rename {what}.",
+                hint="Rename plain (non-relational, non-primary-key) fields with RenamedField; "
+                "keep this field as it is.",
+                obj=field,
+                id="flagschema.E007",
+            )
+        )
+    old_template = field._flagschema_old_template
+    if old_template is not None:
+        connection = connections[DEFAULT_DB_ALIAS]
+        old_type = old_template.db_type(connection)
+        new_type = field.db_type(connection)
+        if old_type != new_type:
+            errors.append(_type_mismatch(field, old_name, old_type, new_type))
+    return errors
+
+
+def _type_mismatch(field: Any, old_name: str, old_type: Any, new_type: Any) -> checks.Error:
+    return checks.Error(
+        f"The old column {old_name!r} is {old_type} but the new field is {new_type}: "
+        "a rename keeps the column type.",
+        hint=f"Declare the new field with the old field's type ({old_type}); change the type "
+        "in a separate transition that converts values.",
+        obj=field,
+        id="flagschema.E002",
+    )
+
+
+def _significant(field: models.Field) -> tuple[Any, ...]:
+    _, path, args, kwargs = field.deconstruct()
+    return path, tuple(args), tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
+
+
+@checks.register(checks.Tags.models)
+def check_transitions_against_migrations(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Compare each transition's old field with the field its app's migrations know."""
+    transitions = [
+        t for t in registry if app_configs is None or t.model._meta.app_config in app_configs
+    ]
+    return check_against_migrations(transitions)
+
+
+def check_against_migrations(transitions: list[Transition]) -> list[checks.CheckMessage]:
+    if not transitions:
+        return []
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    state = loader.project_state()
+    connection = connections[DEFAULT_DB_ALIAS]
+    errors: list[checks.CheckMessage] = []
+    for transition in transitions:
+        meta = transition.model._meta
+        if meta.app_label not in loader.migrated_apps:
+            continue
+        model_state = state.models.get((meta.app_label, meta.model_name))
+        if model_state is None:
+            continue
+        known = model_state.fields.get(transition.old_name)
+        if known is None:
+            names = ", ".join(sorted(model_state.fields)) or "none"
+            errors.append(
+                checks.Error(
+                    f"old_name {transition.old_name!r} is not a field of {meta.label} in its "
+                    f"migrations: makemigrations would add a new, empty column.",
+                    hint=f"Set old_name to the field being renamed (fields in the migrations: "
+                    f"{names}).",
+                    obj=transition.field,
+                    id="flagschema.E001",
+                )
+            )
+            continue
+        old_type = known.db_type(connection)
+        new_type = transition.field.db_type(connection)
+        if old_type != new_type:
+            errors.append(
+                _type_mismatch(transition.field, transition.old_name, old_type, new_type)
+            )
+            continue
+        if _significant(known) != _significant(transition.companion):
+            _, _, _, before = known.deconstruct()
+            _, _, _, now = transition.companion.deconstruct()
+            changed = sorted(
+                k for k in set(before) | set(now) if repr(before.get(k)) != repr(now.get(k))
+            )
+            errors.append(
+                checks.Warning(
+                    f"The old field {transition.old_name!r} differs from its migrations in "
+                    f"{', '.join(changed)}: makemigrations would alter the old column.",
+                    hint="Pass old=<the old field exactly as its migrations declare it> to the "
+                    "RenamedField, so the old column is left as it is.",
+                    obj=transition.field,
+                    id="flagschema.W001",
+                )
+            )
+    by_flag: dict[str, list[str]] = defaultdict(list)
+    for transition in transitions:
+        by_flag[transition.flag].append(transition.label)
+    for flag, labels in sorted(by_flag.items()):
+        if flag and len(labels) > 1:
+            errors.append(
+                checks.Warning(
+                    f"The flag {flag!r} controls several transitions ({', '.join(labels)}); "
+                    "they flip together.",
+                    hint="Give each transition its own flag unless they must always read the "
+                    "same side (a transition declared on an abstract model is copied to each "
+                    "concrete child with the same flag).",
+                    obj=flag,
+                    id="flagschema.W002",
+                )
+            )
+    return errors

@@ -1,0 +1,405 @@
+"""RenamedField: one logical field over two physical columns, read from the flag's side.
+
+How it works (checked against Django 4.2-5.2, pinned by tests/test_internals.py):
+
+* The logical field (the new name) is an instance of the user's own field class with a mixin, so
+  lookups, forms, admin and serializers treat it as that class. Its ``column`` is the new column,
+  for writes.
+* A hidden *companion* field, named like the old field, keeps the old column. It is not editable
+  nor serialized, and its attribute name is private. Its ``pre_save`` derives its value from the
+  logical value, so every INSERT and model UPDATE writes both columns.
+* Reads go through ``Field.get_col``: both fields return a ``_SideCol`` that chooses the column
+  when SQL is compiled, from the transition's read side. The logical field reads the read side,
+  the companion the other side, so both shapes stay selected.
+* The model's ``_meta`` answers ``get_field(old_name)`` with the logical field, so ``name`` keeps
+  working in filters, ``values()``, ``order_by()`` and ``create()``; managers get a queryset that
+  adds the companion to ``update()`` and ``bulk_update()`` (see :mod:`flagschema.query`).
+* For migrations both fields deconstruct as plain fields: the old one exactly as it was, the new
+  one nullable. ``makemigrations`` therefore sees one ``AddField``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, cast
+
+from django.apps import apps as global_apps
+from django.core import checks
+from django.db import models
+from django.db.models.expressions import Col
+from django.db.models.fields import _load_field  # type: ignore[attr-defined]
+from django.db.models.options import Options
+from django.db.models.signals import class_prepared
+from django.utils.functional import cached_property
+
+from flagschema.transitions import Side, Transition, registry
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
+
+__all__ = ["RenamedField"]
+
+
+class _SideCol(Col):
+    """A column reference whose physical column is chosen when the SQL is compiled."""
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
+        column = cast(Any, self.target)._flagschema_column_for_read()
+        identifiers = (self.alias, column) if self.alias else (column,)
+        return ".".join(map(compiler.quote_name_unless_alias, identifiers)), []
+
+
+def _plain_path(field: models.Field) -> str:
+    return field.deconstruct()[1]
+
+
+def _without_model_binding(field: models.Field) -> tuple[list[Any], dict[str, Any]]:
+    _, _, args, kwargs = field.deconstruct()
+    return list(args), dict(kwargs)
+
+
+_logical_classes: dict[type[models.Field], type[models.Field]] = {}
+_companion_classes: dict[type[models.Field], type[models.Field]] = {}
+
+
+class RenamedField:
+    """A field renamed behind a flag: writes keep both columns, reads follow the flag.
+
+    >>> class Customer(models.Model):
+    ...     # was: name = models.CharField(max_length=200)
+    ...     full_name = flagschema.RenamedField(
+    ...         models.CharField(max_length=200),
+    ...         old_name="name",
+    ...         flag="customers.full_name",
+    ...     )
+
+    ``field`` is the field as it should be after the rename. ``old_name`` is the field being
+    renamed; its column stays and ``customer.name`` / ``filter(name=...)`` keep working as
+    aliases. ``flag`` names the waffle switch whose active state means "read the new column".
+    ``old`` describes the old field when it differs from ``field`` in more than its name (an
+    index, a verbose name); by default it is ``field`` under the old name.
+    """
+
+    _flagschema_kind = "rename"
+
+    def __new__(
+        cls,
+        field: models.Field | None = None,
+        *,
+        old_name: str = "",
+        flag: str = "",
+        old: models.Field | None = None,
+    ) -> Any:
+        if field is None:
+            # copy.copy() and pickle create the object without arguments.
+            return object.__new__(cls)
+        if not isinstance(field, models.Field):
+            raise TypeError(
+                "RenamedField takes the new field as its first argument, e.g. "
+                "RenamedField(models.CharField(max_length=200), old_name='name', flag='...')."
+            )
+        base = type(field)
+        if base not in _logical_classes:
+            _logical_classes[base] = type(
+                f"Renamed{base.__name__}", (_LogicalField, base), {"__module__": __name__}
+            )
+        args, kwargs = _without_model_binding(field)
+        obj: Any = object.__new__(_logical_classes[base])
+        base.__init__(obj, *args, **kwargs)
+        obj._flagschema_template = field
+        obj._flagschema_old_template = old
+        obj._flagschema_old_name = old_name
+        obj._flagschema_flag = flag
+        obj._flagschema_transition = None
+        obj._flagschema_companion = None
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Everything happened in __new__, which had to pick the concrete field class.
+        pass
+
+
+class _LogicalField(RenamedField):
+    """Mixed in before the user's field class; see the module docstring."""
+
+    _flagschema_template: models.Field
+    _flagschema_old_template: models.Field | None
+    _flagschema_old_name: str
+    _flagschema_flag: str
+    _flagschema_transition: Transition | None
+    _flagschema_companion: models.Field | None
+
+    # --- reads -----------------------------------------------------------------------------
+    def _flagschema_column_for_read(self) -> str:
+        transition = self._flagschema_transition
+        if transition is None:
+            return cast(str, cast(models.Field, self).column)
+        return transition.column_for(transition.read_side())
+
+    def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
+        return _SideCol(alias, cast(models.Field, self), output_field)
+
+    @cached_property
+    def cached_col(self) -> Col:
+        return _SideCol(cast(models.Field, self).model._meta.db_table, cast(models.Field, self))
+
+    # --- migrations ------------------------------------------------------------------------
+    def deconstruct(self) -> Any:
+        name, _, args, kwargs = super().deconstruct()  # type: ignore[misc]
+        # Rows written before the transition (and rows the previous release writes after a
+        # code rollback) have no new value: NULL says so, where a default would hide it. The
+        # ORM always writes this column, so the default is not needed in the schema.
+        kwargs["null"] = True
+        kwargs.pop("default", None)
+        kwargs.pop("db_default", None)
+        return name, _plain_path(self._flagschema_template), args, kwargs
+
+    def clone(self) -> models.Field:
+        """Migrations clone fields; they must get a plain field, not a transition."""
+        _, _, args, kwargs = self.deconstruct()
+        return type(self._flagschema_template)(*args, **kwargs)
+
+    # --- model wiring ----------------------------------------------------------------------
+    def contribute_to_class(self, cls: type[models.Model], name: str, *args: Any, **kw: Any):
+        super().contribute_to_class(cls, name, *args, **kw)  # type: ignore[misc]
+        meta = cls._meta
+        self._flagschema_transition = None
+        self._flagschema_companion = None
+        if meta.abstract or meta.proxy or not self._flagschema_old_name:
+            # Abstract: each concrete child gets its own copy. Proxy and an empty old_name are
+            # reported by the checks instead of failing at import.
+            return
+        if not self._flagschema_old_name.isidentifier() or "__" in self._flagschema_old_name:
+            return
+        companion = self._flagschema_make_companion()
+        cls.add_to_class(self._flagschema_old_name, companion)
+        setattr(cls, self._flagschema_old_name, _AliasDescriptor(self))
+        self._flagschema_companion = companion
+        field = cast(models.Field, self)
+        transition = Transition(
+            label=f"{meta.label}.{name}",
+            model=cls,
+            flag=self._flagschema_flag,
+            kind=self._flagschema_kind,
+            field=field,
+            companion=companion,
+            old_name=self._flagschema_old_name,
+            old_column=cast(str, companion.column),
+            new_column=cast(str, field.column),
+        )
+        self._flagschema_transition = transition
+        companion._flagschema_transition = transition  # type: ignore[attr-defined]
+        _prepare_options(cls)
+        if meta.apps is global_apps:
+            registry.register(transition)
+
+    def _flagschema_old_field(self) -> models.Field:
+        """The old field as migrations know it: ``old`` if given, else the new one renamed."""
+        template = self._flagschema_old_template or self._flagschema_template
+        return copy.deepcopy(template)
+
+    def _flagschema_make_companion(self) -> models.Field:
+        old = self._flagschema_old_field()
+        base = type(old)
+        if base not in _companion_classes:
+            _companion_classes[base] = type(
+                f"Companion{base.__name__}", (_CompanionField, base), {"__module__": __name__}
+            )
+        args, kwargs = _without_model_binding(old)
+        # Runtime-only attributes: hidden from forms and serializers, no uniqueness checks of
+        # its own (the logical field does those on the read side). Migrations see `old`.
+        kwargs.update(
+            db_column=old.db_column or self._flagschema_old_name,
+            editable=False,
+            serialize=False,
+            unique=False,
+            db_index=False,
+            primary_key=False,
+            blank=True,
+        )
+        companion = object.__new__(_companion_classes[base])
+        base.__init__(companion, *args, **kwargs)
+        companion._flagschema_old_template = old  # type: ignore[attr-defined]
+        companion._flagschema_logical = self  # type: ignore[attr-defined]
+        companion._flagschema_transition = None  # type: ignore[attr-defined]
+        return cast(models.Field, companion)
+
+    # --- checks ----------------------------------------------------------------------------
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = super().check(**kwargs)  # type: ignore[misc]
+        from flagschema.checks import check_transition_field
+
+        errors.extend(check_transition_field(cast(models.Field, self)))
+        return errors
+
+
+class _CompanionField:
+    """Mixed in before the old field's class: the hidden field holding the old column."""
+
+    _flagschema_old_template: models.Field
+    _flagschema_logical: _LogicalField
+    _flagschema_transition: Transition | None
+
+    def get_attname(self) -> str:
+        # Private so that it never collides with the alias, which owns the old name.
+        return f"_flagschema_{self._flagschema_logical_name()}_other"
+
+    def _flagschema_logical_name(self) -> str:
+        return cast(models.Field, self._flagschema_logical).name
+
+    def _flagschema_column_for_read(self) -> str:
+        transition = self._flagschema_transition
+        if transition is None:
+            return cast(str, cast(models.Field, self).column)
+        other: Side = "old" if transition.read_side() == "new" else "new"
+        return transition.column_for(other)
+
+    def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
+        return _SideCol(alias, cast(models.Field, self), output_field)
+
+    @cached_property
+    def cached_col(self) -> Col:
+        return _SideCol(cast(models.Field, self).model._meta.db_table, cast(models.Field, self))
+
+    def value_from_logical(self, value: Any) -> Any:
+        """The old column's value for a logical value (a rename keeps it as it is)."""
+        return value
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        logical = cast(models.Field, self._flagschema_logical)
+        value = self.value_from_logical(getattr(model_instance, logical.attname))
+        setattr(model_instance, cast(models.Field, self).attname, value)
+        return value
+
+    def deconstruct(self) -> Any:
+        _, path, args, kwargs = self._flagschema_old_template.deconstruct()
+        return cast(models.Field, self).name, path, args, kwargs
+
+    def clone(self) -> models.Field:
+        _, _, args, kwargs = self.deconstruct()
+        return type(self._flagschema_old_template)(*args, **kwargs)
+
+    def __reduce__(self) -> Any:
+        # Field.__reduce__ looks the field up by name on unpickling, and the old name belongs to
+        # the alias now; the private attribute name finds the companion itself.
+        field = cast(models.Field, self)
+        if not hasattr(field, "model"):
+            return super().__reduce__()
+        meta = field.model._meta
+        return _load_field, (meta.app_label, meta.object_name, field.attname)
+
+
+class _AliasDescriptor:
+    """``instance.<old_name>`` reads and writes the logical field."""
+
+    def __init__(self, field: _LogicalField) -> None:
+        self.field = field
+
+    def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return getattr(instance, cast(models.Field, self.field).attname)
+
+    def __set__(self, instance: models.Model, value: Any) -> None:
+        setattr(instance, cast(models.Field, self.field).attname, value)
+
+
+def is_logical_field(field: object) -> bool:
+    return isinstance(field, _LogicalField) and field._flagschema_transition is not None
+
+
+def is_companion_field(field: object) -> bool:
+    return isinstance(field, _CompanionField)
+
+
+def companion_of(field: object) -> models.Field | None:
+    """The companion of a logical field, or None for any other field."""
+    if isinstance(field, _LogicalField):
+        return field._flagschema_companion
+    return None
+
+
+# --- the model's _meta ---------------------------------------------------------------------
+
+
+class _TransitionOptions(Options):
+    """``Options`` of a model with transitions: old names resolve to the logical field, and
+    managers build querysets that keep both columns written on ``update()``."""
+
+    _flagschema_aliases: dict[str, models.Field]
+
+    def get_field(self, field_name: str) -> Any:
+        alias = self._flagschema_aliases.get(field_name)
+        if alias is not None:
+            return alias
+        return super().get_field(field_name)
+
+    @cached_property
+    def managers(self) -> Any:
+        from flagschema.query import dual_write_manager
+
+        found = Options.managers.func(self)  # type: ignore[attr-defined]
+        for manager in found:
+            dual_write_manager(manager)
+        return found
+
+    @cached_property
+    def base_manager(self) -> Any:
+        from flagschema.query import dual_write_manager
+
+        return dual_write_manager(Options.base_manager.func(self))  # type: ignore[attr-defined]
+
+
+def _prepare_options(cls: type[models.Model]) -> None:
+    meta = cls._meta
+    if not isinstance(meta, _TransitionOptions):
+        meta.__class__ = _TransitionOptions
+        meta._flagschema_aliases = {}  # type: ignore[attr-defined]
+        cast(Any, meta)._expire_cache()
+    aliases: dict[str, models.Field] = {}
+    for field in meta.fields:  # forward fields, parents' included
+        if is_logical_field(field):
+            aliases[cast(Any, field)._flagschema_old_name] = field
+    cast(_TransitionOptions, meta)._flagschema_aliases = aliases
+
+
+def _wrap_save_base(cls: type[models.Model]) -> None:
+    original: Any = cls.save_base
+    if getattr(original, "_flagschema_wrapped", False):
+        return
+
+    def save_base(self: models.Model, *args: Any, update_fields: Any = None, **kwargs: Any):
+        if update_fields is not None:
+            update_fields = _with_companion_names(type(self), update_fields)
+        return original(self, *args, update_fields=update_fields, **kwargs)
+
+    save_base._flagschema_wrapped = True  # type: ignore[attr-defined]
+    save_base.__doc__ = original.__doc__
+    cls.save_base = save_base  # type: ignore[method-assign]
+
+
+def _with_companion_names(model: type[models.Model], names: Any) -> frozenset[str]:
+    """``save(update_fields=...)`` naming either shape writes both columns."""
+    names = frozenset(names)
+    extra: set[str] = set()
+    for field in model._meta.concrete_fields:
+        companion = companion_of(field)
+        if companion is None:
+            continue
+        own = {field.name, field.attname, companion.name, companion.attname}
+        if names & own:
+            extra.update((field.name, companion.attname))
+    return names | extra if extra else names
+
+
+def _on_class_prepared(sender: type[models.Model], **kwargs: Any) -> None:
+    meta = sender._meta
+    if meta.abstract:
+        return
+    if any(is_logical_field(f) for f in meta.concrete_fields):
+        _prepare_options(sender)
+        _wrap_save_base(sender)
+
+
+class_prepared.connect(_on_class_prepared)

@@ -1,0 +1,218 @@
+"""Which side reads come from: flag backends, the in-process TTL cache, pins and middleware.
+
+Resolution order for one transition, first match wins:
+
+1. a :func:`reading` block that pins the label (tests, scripts);
+2. the request's pin, set by :class:`PinReadSideMiddleware` (one state per request);
+3. the statement's snapshot (one state per SQL statement, so a statement never mixes sides);
+4. the in-process cache, refreshed from the backend every ``FLAGSCHEMA_FLAG_TTL`` seconds.
+
+Only step 4 on a stale entry costs a backend call (for waffle: a cache round trip); queries in
+between cost a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ContextDecorator
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from flagschema.conf import PREFIX, get_setting
+from flagschema.exceptions import TransitionError
+from flagschema.transitions import SIDES, Side, Transition, registry
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+# The clock is a module attribute so that tests can move time instead of sleeping.
+clock: Callable[[], float] = time.monotonic
+
+# A statement snapshot older than this is not trusted to belong to the statement being compiled
+# (a compile that was never executed, e.g. ``str(queryset.query)``, leaves one behind).
+_STATEMENT_SNAPSHOT_MAX_AGE = 1.0
+
+
+def waffle_switch_is_active(flag: str) -> bool:
+    """The default backend: the django-waffle Switch named *flag*; active means "new"."""
+    import waffle
+
+    return bool(waffle.switch_is_active(flag))
+
+
+class _FlagCache:
+    """Flag states held in process for the TTL; counts backend calls for the benchmark."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, tuple[bool, float]] = {}
+        self._backend: Callable[[str], bool] | None = None
+        self._ttl: float | None = None
+        self.backend_calls = 0
+
+    def clear(self) -> None:
+        self._states.clear()
+        self._backend = None
+        self._ttl = None
+
+    def backend(self) -> Callable[[str], bool]:
+        if self._backend is None:
+            path = get_setting("FLAG_BACKEND")
+            self._backend = import_string(path) if isinstance(path, str) else path
+        return self._backend
+
+    def ttl(self) -> float:
+        if self._ttl is None:
+            self._ttl = float(get_setting("FLAG_TTL"))
+        return self._ttl
+
+    def is_active(self, flag: str) -> bool:
+        now = clock()
+        held = self._states.get(flag)
+        if held is not None and held[1] > now:
+            return held[0]
+        self.backend_calls += 1
+        active = bool(self.backend()(flag))
+        self._states[flag] = (active, now + self.ttl())
+        return active
+
+    def forget(self, flag: str) -> None:
+        """Drop one flag so the next read asks the backend (used after a flip in-process)."""
+        self._states.pop(flag, None)
+
+
+cache = _FlagCache()
+
+_pinned: contextvars.ContextVar[Mapping[str, Side]] = contextvars.ContextVar(
+    "flagschema_pinned", default=MappingProxyType({})
+)
+_request_states: contextvars.ContextVar[dict[str, Side] | None] = contextvars.ContextVar(
+    "flagschema_request_states", default=None
+)
+
+
+class _Statement(threading.local):
+    states: dict[str, Side] | None = None
+    started: float = 0.0
+    # >0 while a flag backend runs: its own queries (waffle reads a table) happen inside the
+    # compilation of the statement being resolved and must not end that statement's snapshot.
+    resolving: int = 0
+
+
+_statement = _Statement()
+
+
+def _backend_side(transition: Transition) -> Side:
+    _statement.resolving += 1
+    try:
+        return "new" if cache.is_active(transition.flag) else "old"
+    finally:
+        _statement.resolving -= 1
+
+
+def read_side(transition: Transition) -> Side:
+    """The side reads of *transition* come from at this point of this thread/request."""
+    label = transition.label
+    pinned = _pinned.get().get(label)
+    if pinned is not None:
+        return pinned
+    states = _request_states.get()
+    if states is None:
+        states = _statement.states
+        if states is None or clock() - _statement.started > _STATEMENT_SNAPSHOT_MAX_AGE:
+            states = _statement.states = {}
+            _statement.started = clock()
+    side = states.get(label)
+    if side is None:
+        side = states[label] = _backend_side(transition)
+    return side
+
+
+def end_statement(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):
+    """Database execute wrapper: the statement is compiled, so its snapshot ends here."""
+    if not _statement.resolving:
+        _statement.states = None
+    return execute(sql, params, many, context)
+
+
+def install_statement_boundary(connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: mark statement boundaries on every connection."""
+    if end_statement not in connection.execute_wrappers:
+        connection.execute_wrappers.append(end_statement)
+
+
+class reading(ContextDecorator):
+    """Pin the read side of one transition (or several) inside a block or a decorated function.
+
+    >>> with flagschema.reading("shop.Customer.full_name", "new"):
+    ...     Customer.objects.filter(full_name="Ada").exists()
+
+    The pin wins over the flag, the request pin and the cache. Blocks nest; the inner one wins.
+    """
+
+    def __init__(self, label: str | Transition, side: Side) -> None:
+        transition = label if isinstance(label, Transition) else registry[label]
+        if side not in SIDES:
+            raise TransitionError(
+                f"Read side {side!r} for {transition.label} is not one of 'old' or 'new'."
+            )
+        self.label = transition.label
+        self.side: Side = side
+        self._tokens: list[contextvars.Token[Mapping[str, Side]]] = []
+
+    def __enter__(self) -> reading:
+        pins = dict(_pinned.get())
+        pins[self.label] = self.side
+        self._tokens.append(_pinned.set(pins))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _pinned.reset(self._tokens.pop())
+
+
+class PinReadSideMiddleware:
+    """Resolve each transition's read side at most once per request and keep it for the request.
+
+    Add ``"flagschema.flags.PinReadSideMiddleware"`` to ``MIDDLEWARE``. Without it, each SQL
+    statement resolves on its own, so a flip between two queries of one request can give that
+    request one query from each side.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        token = _request_states.set({})
+        try:
+            return self.get_response(request)
+        finally:
+            _request_states.reset(token)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        token = _request_states.set({})
+        try:
+            return await self.get_response(request)
+        finally:
+            _request_states.reset(token)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX) or setting.startswith("WAFFLE_"):
+        cache.clear()
+        _statement.states = None
+
+
+setting_changed.connect(_on_setting_changed)
