@@ -32,6 +32,7 @@ from django.db.models.options import Options
 from django.db.models.signals import class_prepared
 from django.utils.functional import cached_property
 
+from flagschema.flags import read_side
 from flagschema.transitions import Side, Transition, registry
 
 if TYPE_CHECKING:
@@ -45,9 +46,25 @@ class _SideCol(Col):
     """A column reference whose physical column is chosen when the SQL is compiled."""
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
-        column = cast(Any, self.target)._flagschema_column_for_read()
-        identifiers = (self.alias, column) if self.alias else (column,)
-        return ".".join(map(compiler.quote_name_unless_alias, identifiers)), []
+        target: Any = self.target
+        transition = target._flagschema_transition
+        if transition is None:
+            column = target.column
+        else:
+            # One resolution per compiled query (the statement snapshot keeps its subqueries
+            # on the same side); the column for each side is worked out when the model is built.
+            sides: dict[str, Side] | None = getattr(compiler, "_flagschema_sides", None)
+            if sides is None:
+                sides = {}
+                setattr(compiler, "_flagschema_sides", sides)  # noqa: B010
+            side = sides.get(transition.label)
+            if side is None:
+                side = sides[transition.label] = read_side(transition)
+            column = target._flagschema_read_columns[side]
+        quote = compiler.quote_name_unless_alias
+        if self.alias:
+            return f"{quote(self.alias)}.{quote(column)}", []
+        return quote(column), []
 
 
 def _plain_path(field: models.Field) -> str:
@@ -129,16 +146,14 @@ class _LogicalField(RenamedField):
     _flagschema_flag: str
     _flagschema_transition: Transition | None
     _flagschema_companion: models.Field | None
+    _flagschema_read_columns: dict[str, str]
 
     # --- reads -----------------------------------------------------------------------------
-    def _flagschema_column_for_read(self) -> str:
-        transition = self._flagschema_transition
-        if transition is None:
-            return cast(str, cast(models.Field, self).column)
-        return transition.column_for(transition.read_side())
-
     def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
-        return _SideCol(alias, cast(models.Field, self), output_field)
+        field: Any = self
+        if alias == field.model._meta.db_table and (output_field is None or output_field == field):
+            return field.cached_col
+        return _SideCol(alias, field, output_field)
 
     @cached_property
     def cached_col(self) -> Col:
@@ -190,6 +205,16 @@ class _LogicalField(RenamedField):
         )
         self._flagschema_transition = transition
         companion._flagschema_transition = transition  # type: ignore[attr-defined]
+        # The column each reads for a read side: the logical field the side's, the other the
+        # companion.
+        self._flagschema_read_columns = {
+            "old": transition.old_column,
+            "new": transition.new_column,
+        }
+        companion._flagschema_read_columns = {  # type: ignore[attr-defined]
+            "old": transition.new_column,
+            "new": transition.old_column,
+        }
         _prepare_options(cls)
         if meta.apps is global_apps:
             registry.register(transition)
@@ -234,8 +259,32 @@ class _LogicalField(RenamedField):
         return errors
 
 
+class _CompanionDescriptor:
+    """``instance._flagschema_<new>_other``: the value written to the other column.
+
+    When a queryset did not load it (``only()``, ``defer()``, ``raw()``), it is derived from the
+    logical value, which is what the next save writes, instead of being loaded with a query as
+    Django's deferred attribute would.
+    """
+
+    def __init__(self, field: _CompanionField) -> None:
+        self.field = field
+
+    def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        field = cast(models.Field, self.field)
+        data = instance.__dict__
+        if field.attname in data:
+            return data[field.attname]
+        logical = cast(models.Field, self.field._flagschema_logical)
+        return self.field.value_from_logical(getattr(instance, logical.attname))
+
+
 class _CompanionField:
     """Mixed in before the old field's class: the hidden field holding the old column."""
+
+    descriptor_class = _CompanionDescriptor
 
     _flagschema_old_template: models.Field
     _flagschema_logical: _LogicalField
@@ -248,15 +297,11 @@ class _CompanionField:
     def _flagschema_logical_name(self) -> str:
         return cast(models.Field, self._flagschema_logical).name
 
-    def _flagschema_column_for_read(self) -> str:
-        transition = self._flagschema_transition
-        if transition is None:
-            return cast(str, cast(models.Field, self).column)
-        other: Side = "old" if transition.read_side() == "new" else "new"
-        return transition.column_for(other)
-
     def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
-        return _SideCol(alias, cast(models.Field, self), output_field)
+        field: Any = self
+        if alias == field.model._meta.db_table and (output_field is None or output_field == field):
+            return field.cached_col
+        return _SideCol(alias, field, output_field)
 
     @cached_property
     def cached_col(self) -> Col:
@@ -328,12 +373,16 @@ class _TransitionOptions(Options):
     managers build querysets that keep both columns written on ``update()``."""
 
     _flagschema_aliases: dict[str, models.Field]
+    # Companion attribute names: written, never listed by values().
+    _flagschema_hidden: frozenset[str]
 
-    def get_field(self, field_name: str) -> Any:
-        alias = self._flagschema_aliases.get(field_name)
-        if alias is not None:
-            return alias
-        return super().get_field(field_name)
+    @cached_property
+    def _forward_fields_map(self) -> dict[str, Any]:
+        # get_field() looks here first: the old name finds the logical field, at no extra cost
+        # per lookup. The companion stays reachable by its private attribute name.
+        found = dict(Options._forward_fields_map.func(self))  # type: ignore[attr-defined]
+        found.update(self._flagschema_aliases)
+        return found
 
     @cached_property
     def managers(self) -> Any:
@@ -356,12 +405,18 @@ def _prepare_options(cls: type[models.Model]) -> None:
     if not isinstance(meta, _TransitionOptions):
         meta.__class__ = _TransitionOptions
         meta._flagschema_aliases = {}  # type: ignore[attr-defined]
-        cast(Any, meta)._expire_cache()
+        meta._flagschema_hidden = frozenset()  # type: ignore[attr-defined]
     aliases: dict[str, models.Field] = {}
+    hidden: set[str] = set()
     for field in meta.fields:  # forward fields, parents' included
         if is_logical_field(field):
             aliases[cast(Any, field)._flagschema_old_name] = field
-    cast(_TransitionOptions, meta)._flagschema_aliases = aliases
+        elif is_companion_field(field):
+            hidden.add(field.attname)
+    options = cast(_TransitionOptions, meta)
+    options._flagschema_aliases = aliases
+    options._flagschema_hidden = frozenset(hidden)
+    cast(Any, meta)._expire_cache()
 
 
 def _wrap_save_base(cls: type[models.Model]) -> None:

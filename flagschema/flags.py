@@ -119,15 +119,19 @@ def _backend_side(transition: Transition) -> Side:
 def read_side(transition: Transition) -> Side:
     """The side reads of *transition* come from at this point of this thread/request."""
     label = transition.label
-    pinned = _pinned.get().get(label)
-    if pinned is not None:
-        return pinned
+    pinned = _pinned.get()
+    if pinned:
+        side = pinned.get(label)
+        if side is not None:
+            return side
     states = _request_states.get()
     if states is None:
-        states = _statement.states
-        if states is None or clock() - _statement.started > _STATEMENT_SNAPSHOT_MAX_AGE:
-            states = _statement.states = {}
-            _statement.started = clock()
+        statement = _statement
+        states = statement.states
+        now = clock()
+        if states is None or now - statement.started > _STATEMENT_SNAPSHOT_MAX_AGE:
+            states = statement.states = {}
+            statement.started = now
     side = states.get(label)
     if side is None:
         side = states[label] = _backend_side(transition)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.db.models.manager import BaseManager
 
 from flagschema.fields import companion_of
@@ -72,10 +73,63 @@ def _with_companions(model: type[models.Model], names: Iterable[str]) -> list[st
     return names
 
 
+def logical_path(model: type[models.Model], path: str) -> str:
+    """*path* (``"name"``, ``"customer__name"``) with each old name replaced by the logical
+    field's name, for the APIs that match field names without ``get_field()``."""
+    parts = path.split(LOOKUP_SEP)
+    meta: Any = model._meta
+    for i, part in enumerate(parts):
+        if meta is None:
+            break
+        alias = getattr(meta, "_flagschema_aliases", {}).get(part)
+        if alias is not None:
+            parts[i] = alias.name
+        try:
+            field = meta.get_field(parts[i])
+        except FieldDoesNotExist:
+            break
+        related = field.related_model if field.is_relation else None
+        meta = cast(Any, related)._meta if isinstance(related, type) else None
+    return LOOKUP_SEP.join(parts)
+
+
+def hidden_attnames(model: type[models.Model] | None) -> frozenset[str]:
+    """The companion attribute names of *model*: written, never read by the model."""
+    if model is None:
+        return frozenset()
+    return getattr(model._meta, "_flagschema_hidden", frozenset())
+
+
 class DualWriteQuerySetMixin:
-    """Adds companion columns to the writes that name fields explicitly."""
+    """Adds companion columns to the writes that name fields explicitly; ``values()`` without
+    names lists the model's fields without them."""
 
     model: type[models.Model]
+    _query: Any
+
+    def defer(self, *fields: Any) -> Any:
+        if fields == (None,):
+            return super().defer(None)  # type: ignore[misc]
+        return super().defer(*(logical_path(self.model, f) for f in fields))  # type: ignore[misc]
+
+    def only(self, *fields: Any) -> Any:
+        return super().only(*(logical_path(self.model, f) for f in fields))  # type: ignore[misc]
+
+    def _values(self, *fields: Any, **expressions: Any) -> Any:
+        if not fields and not expressions:
+            hidden = hidden_attnames(self.model)
+            if hidden:
+                query = self._query
+                fields = (
+                    *(
+                        f.attname
+                        for f in self.model._meta.concrete_fields
+                        if f.attname not in hidden
+                    ),
+                    *query.extra_select,
+                    *query.annotation_select,
+                )
+        return super()._values(*fields, **expressions)  # type: ignore[misc]
 
     def update(self, **kwargs: Any) -> int:
         values, pins = _companion_updates(self.model, kwargs)

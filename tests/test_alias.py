@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.apps.rename.models import Customer, Order
-from tests.helpers import put
+from tests.helpers import columns, put
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +68,5 @@ def test_pickled_querysets_and_fields_keep_both_fields(side: str) -> None:
     (loaded,) = qs
     assert loaded.full_name == f"pickled-{side}"
     assert getattr(loaded, companion.attname) == f"pickled-{'old' if side == 'new' else 'new'}"
+    qs.update(full_name="after")  # and still writes both columns
+    assert columns(Customer, c.pk, "name", "full_name") == ("after", "after")
