@@ -21,6 +21,7 @@ How it works (checked against Django 4.2-5.2, pinned by tests/test_internals.py)
 from __future__ import annotations
 
 import copy
+import operator
 from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps as global_apps
@@ -189,7 +190,7 @@ class _LogicalField(RenamedField):
             return
         companion = self._flagschema_make_companion()
         cls.add_to_class(self._flagschema_old_name, companion)
-        setattr(cls, self._flagschema_old_name, _AliasDescriptor(self))
+        setattr(cls, self._flagschema_old_name, _alias_property(self))
         self._flagschema_companion = companion
         field = cast(models.Field, self)
         transition = Transition(
@@ -335,19 +336,19 @@ class _CompanionField:
         return _load_field, (meta.app_label, meta.object_name, field.attname)
 
 
-class _AliasDescriptor:
-    """``instance.<old_name>`` reads and writes the logical field."""
+def _alias_property(field: _LogicalField) -> property:
+    """``instance.<old_name>``: reads and writes the logical field. The getter is C code
+    (``operator.attrgetter``), so reading through the old name costs no Python call."""
+    attname = cast(models.Field, field).attname
 
-    def __init__(self, field: _LogicalField) -> None:
-        self.field = field
+    def set_logical(instance: models.Model, value: Any) -> None:
+        setattr(instance, attname, value)
 
-    def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return getattr(instance, cast(models.Field, self.field).attname)
-
-    def __set__(self, instance: models.Model, value: Any) -> None:
-        setattr(instance, cast(models.Field, self.field).attname, value)
+    return property(
+        operator.attrgetter(attname),
+        set_logical,
+        doc=f"Old name of {cast(models.Field, field).name!r} (a flagschema alias).",
+    )
 
 
 def is_logical_field(field: object) -> bool:
