@@ -1,0 +1,1 @@
+"""Benchmarks of flagschema against plain Django, measured in the same run."""
