@@ -7,8 +7,8 @@
 """
 
 from flagschema.exceptions import TransitionError
-from flagschema.fields import RenamedField
+from flagschema.fields import ConvertedField, RenamedField
 from flagschema.flags import reading
 from flagschema.transitions import registry
 
-__all__ = ["RenamedField", "TransitionError", "reading", "registry"]
+__all__ = ["ConvertedField", "RenamedField", "TransitionError", "reading", "registry"]

@@ -121,7 +121,7 @@ def check_transition_field(field: Any) -> list[checks.CheckMessage]:
             )
         )
     old_template = field._flagschema_old_template
-    if old_template is not None:
+    if old_template is not None and getattr(field, "_flagschema_kind", "rename") == "rename":
         connection = connections[DEFAULT_DB_ALIAS]
         old_type = old_template.db_type(connection)
         new_type = field.db_type(connection)
@@ -131,6 +131,14 @@ def check_transition_field(field: Any) -> list[checks.CheckMessage]:
 
 
 def _type_mismatch(field: Any, old_name: str, old_type: Any, new_type: Any) -> checks.Error:
+    if getattr(field, "_flagschema_kind", "") == "convert":
+        return checks.Error(
+            f"The old column {old_name!r} is {old_type} in the migrations but old= declares "
+            f"{new_type}.",
+            hint="Pass old=<the old field exactly as its migrations declare it>.",
+            obj=field,
+            id="flagschema.E002",
+        )
     return checks.Error(
         f"The old column {old_name!r} is {old_type} but the new field is {new_type}: "
         "a rename keeps the column type.",
@@ -188,7 +196,9 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
             )
             continue
         old_type = known.db_type(connection)
-        new_type = transition.field.db_type(connection)
+        # A rename keeps the type; a conversion's old field must be the one migrations know.
+        expected = transition.companion if transition.kind == "convert" else transition.field
+        new_type = expected.db_type(connection)
         if old_type != new_type:
             errors.append(
                 _type_mismatch(transition.field, transition.old_name, old_type, new_type)

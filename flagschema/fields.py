@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps as global_apps
@@ -29,18 +30,20 @@ from django.core import checks
 from django.db import models
 from django.db.models.expressions import Col
 from django.db.models.fields import _load_field  # type: ignore[attr-defined]
+from django.db.models.functions import Cast
 from django.db.models.options import Options
 from django.db.models.signals import class_prepared
 from django.utils.functional import cached_property
 
-from flagschema.flags import read_side
+from flagschema.exceptions import TransitionError
+from flagschema.flags import note_raw_old_use, note_select, read_side, selected_raw_old
 from flagschema.transitions import Side, Transition, registry
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLCompiler
 
-__all__ = ["RenamedField"]
+__all__ = ["ConvertedField", "RenamedField"]
 
 
 class _SideCol(Col):
@@ -61,11 +64,74 @@ class _SideCol(Col):
             side = sides.get(transition.label)
             if side is None:
                 side = sides[transition.label] = read_side(transition)
+            if side == "old" and transition.kind == "convert" and target is transition.field:
+                return self._old_shape_sql(transition, compiler)
             column = target._flagschema_read_columns[side]
         quote = compiler.quote_name_unless_alias
         if self.alias:
             return f"{quote(self.alias)}.{quote(column)}", []
         return quote(column), []
+
+    def _old_shape_sql(self, transition: Transition, compiler: SQLCompiler) -> Any:
+        """The converted field read from the old column: ``forward_sql`` where it is given;
+        otherwise the raw old column, which only a SELECT may use (its rows are converted by
+        ``forward`` in Python); anywhere else the statement is refused before it runs."""
+        companion_col = Col(self.alias, transition.companion)
+        if transition.forward_sql is not None:
+            expression = _rebind(
+                transition.forward_sql.resolve_expression(compiler.query, allow_joins=False),
+                transition.companion,
+                companion_col,
+            )
+            # Cast to the new field's type, so that comparisons and ordering treat the value
+            # as that type (SQLite compares an expression without a type as text).
+            return compiler.compile(Cast(expression, output_field=_plain_field(transition.field)))
+        note_raw_old_use(self, transition, compiler)
+        return companion_col.as_sql(compiler, compiler.connection)
+
+    def select_format(self, compiler: SQLCompiler, sql: str, params: Any) -> Any:
+        transition = getattr(self.target, "_flagschema_transition", None)
+        if transition is not None and transition.kind == "convert":
+            note_select(self, compiler)
+        return super().select_format(compiler, sql, params)
+
+    def get_db_converters(self, connection: BaseDatabaseWrapper) -> list[Any]:
+        converters = super().get_db_converters(connection)
+        transition = getattr(self.target, "_flagschema_transition", None)
+        if transition is not None and transition.kind == "convert" and selected_raw_old(self):
+            forward = transition.forward
+
+            def convert(value: Any, expression: Any, connection: Any) -> Any:
+                return None if value is None else forward(value)
+
+            return [*converters, convert]
+        return converters
+
+
+_plain_fields: dict[int, models.Field] = {}
+
+
+def _plain_field(field: models.Field) -> models.Field:
+    """A plain copy of a logical field (no transition behaviour), made once."""
+    plain = _plain_fields.get(id(field))
+    if plain is None:
+        plain = _plain_fields[id(field)] = field.clone()
+    return plain
+
+
+def _rebind(expression: Any, companion: models.Field, col: Col) -> Any:
+    """*expression* with every column of *companion* replaced by *col* (the table alias of the
+    query being compiled, which may be a join)."""
+    if isinstance(expression, Col) and expression.target is companion:
+        return col
+    sources = expression.get_source_expressions()
+    if not sources:
+        return expression
+    expression = expression.copy()
+    expression.set_source_expressions(
+        [_rebind(s, companion, col) if s is not None else None for s in sources]
+    )
+    return expression
 
 
 def _plain_path(field: models.Field) -> str:
@@ -117,25 +183,98 @@ class RenamedField:
                 "RenamedField takes the new field as its first argument, e.g. "
                 "RenamedField(models.CharField(max_length=200), old_name='name', flag='...')."
             )
-        base = type(field)
-        if base not in _logical_classes:
-            _logical_classes[base] = type(
-                f"Renamed{base.__name__}", (_LogicalField, base), {"__module__": __name__}
-            )
-        args, kwargs = _without_model_binding(field)
-        obj: Any = object.__new__(_logical_classes[base])
-        base.__init__(obj, *args, **kwargs)
-        obj._flagschema_template = field
-        obj._flagschema_old_template = old
-        obj._flagschema_old_name = old_name
-        obj._flagschema_flag = flag
-        obj._flagschema_transition = None
-        obj._flagschema_companion = None
-        return obj
+        return _build_logical(field, old_name=old_name, flag=flag, old=old, kind="rename")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Everything happened in __new__, which had to pick the concrete field class.
         pass
+
+
+def _build_logical(
+    field: models.Field, *, old_name: str, flag: str, old: models.Field | None, kind: str
+) -> Any:
+    base = type(field)
+    if base not in _logical_classes:
+        _logical_classes[base] = type(
+            f"Renamed{base.__name__}", (_LogicalField, base), {"__module__": __name__}
+        )
+    args, kwargs = _without_model_binding(field)
+    obj: Any = object.__new__(_logical_classes[base])
+    base.__init__(obj, *args, **kwargs)
+    obj._flagschema_template = field
+    obj._flagschema_old_template = old
+    obj._flagschema_old_name = old_name
+    obj._flagschema_flag = flag
+    obj._flagschema_transition = None
+    obj._flagschema_companion = None
+    obj._flagschema_kind = kind
+    obj._flagschema_transforms = {}
+    return obj
+
+
+class ConvertedField(RenamedField):
+    """A field whose type changes behind a flag: both columns are written, reads follow the flag.
+
+    >>> class Product(models.Model):
+    ...     # was: price_cents = models.IntegerField()
+    ...     price = flagschema.ConvertedField(
+    ...         models.DecimalField(max_digits=12, decimal_places=2),
+    ...         old=models.IntegerField(db_column="price_cents"),
+    ...         forward=lambda cents: Decimal(cents) / 100,
+    ...         backward=lambda price: int(price * 100),
+    ...         forward_sql=Cast(F("price_cents"), DecimalField(max_digits=12, decimal_places=2))
+    ...         / 100,
+    ...         flag="products.decimal_price",
+    ...     )
+
+    ``old`` is the old field as its migrations declare it; its name is ``old_name``, or its
+    ``db_column``. ``forward`` turns an old value into a new one and ``backward`` a new value
+    into an old one, in Python: every write stores ``backward(value)`` in the old column, and
+    reads from the old column return ``forward(old value)``. ``forward_sql`` (an expression of
+    the old field) lets filters, ordering and aggregates run while reads come from the old
+    column; without it they raise :class:`~flagschema.TransitionError`. ``backward_sql`` (an
+    expression of the new field) lets ``QuerySet.update()`` take an SQL expression.
+
+    ``instance.<old_name>`` reads ``backward(instance.<field>)`` and sets the field to
+    ``forward(value)``; ``filter(<old_name>=...)`` compares with the old column, which is
+    always written.
+    """
+
+    def __new__(
+        cls,
+        field: models.Field | None = None,
+        *,
+        old: models.Field | None = None,
+        forward: Callable[[Any], Any] | None = None,
+        backward: Callable[[Any], Any] | None = None,
+        forward_sql: Any = None,
+        backward_sql: Any = None,
+        flag: str = "",
+        old_name: str = "",
+    ) -> Any:
+        if field is None:
+            return object.__new__(cls)
+        if not isinstance(field, models.Field) or not isinstance(old, models.Field):
+            raise TypeError(
+                "ConvertedField takes the new field first and the old one as old=, e.g. "
+                "ConvertedField(models.DecimalField(...), old=models.IntegerField("
+                "db_column='price_cents'), forward=..., backward=..., flag='...')."
+            )
+        if not callable(forward) or not callable(backward):
+            raise TypeError(
+                "ConvertedField needs forward= (old value -> new value) and backward= "
+                "(new value -> old value), both callables."
+            )
+        obj = _build_logical(
+            field, old_name=old_name or old.db_column or "", flag=flag, old=old, kind="convert"
+        )
+        obj._flagschema_transforms = {
+            "forward": forward,
+            "backward": backward,
+            "forward_sql": forward_sql,
+            "backward_sql": backward_sql,
+        }
+        return obj
 
 
 class _LogicalField(RenamedField):
@@ -148,6 +287,8 @@ class _LogicalField(RenamedField):
     _flagschema_transition: Transition | None
     _flagschema_companion: models.Field | None
     _flagschema_read_columns: dict[str, str]
+    _flagschema_kind: str
+    _flagschema_transforms: dict[str, Any]
 
     # --- reads -----------------------------------------------------------------------------
     def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
@@ -190,7 +331,12 @@ class _LogicalField(RenamedField):
             return
         companion = self._flagschema_make_companion()
         cls.add_to_class(self._flagschema_old_name, companion)
-        setattr(cls, self._flagschema_old_name, _alias_property(self))
+        converts = self._flagschema_kind == "convert"
+        setattr(
+            cls,
+            self._flagschema_old_name,
+            _converting_alias_property(self) if converts else _alias_property(self),
+        )
         self._flagschema_companion = companion
         field = cast(models.Field, self)
         transition = Transition(
@@ -203,6 +349,7 @@ class _LogicalField(RenamedField):
             old_name=self._flagschema_old_name,
             old_column=cast(str, companion.column),
             new_column=cast(str, field.column),
+            **self._flagschema_transforms,
         )
         self._flagschema_transition = transition
         companion._flagschema_transition = transition  # type: ignore[attr-defined]
@@ -213,7 +360,8 @@ class _LogicalField(RenamedField):
             "new": transition.new_column,
         }
         companion._flagschema_read_columns = {  # type: ignore[attr-defined]
-            "old": transition.new_column,
+            # A conversion's old column has the old type: the companion always reads it.
+            "old": transition.old_column if converts else transition.new_column,
             "new": transition.old_column,
         }
         _prepare_options(cls)
@@ -309,18 +457,31 @@ class _CompanionField:
         return _SideCol(cast(models.Field, self).model._meta.db_table, cast(models.Field, self))
 
     def value_from_logical(self, value: Any) -> Any:
-        """The old column's value for a logical value (a rename keeps it as it is)."""
-        return value
+        """The old column's value for a logical value: the same for a rename, ``backward``'s
+        for a conversion."""
+        transition = self._flagschema_transition
+        if transition is None or transition.backward is None or value is None:
+            return value
+        return transition.backward(value)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         logical = cast(models.Field, self._flagschema_logical)
-        value = self.value_from_logical(getattr(model_instance, logical.attname))
-        setattr(model_instance, cast(models.Field, self).attname, value)
-        return value
+        value = getattr(model_instance, logical.attname)
+        try:
+            old_value = self.value_from_logical(value)
+        except Exception as exc:
+            raise _transform_failed(
+                self._flagschema_transition, "backward", value, exc, model_instance
+            ) from exc
+        setattr(model_instance, cast(models.Field, self).attname, old_value)
+        return old_value
 
     def deconstruct(self) -> Any:
         _, path, args, kwargs = self._flagschema_old_template.deconstruct()
-        return cast(models.Field, self).name, path, args, kwargs
+        name = cast(models.Field, self).name
+        if kwargs.get("db_column") == name:
+            del kwargs["db_column"]  # `old=` may name the column; migrations know the field
+        return name, path, args, kwargs
 
     def clone(self) -> models.Field:
         _, _, args, kwargs = self.deconstruct()
@@ -348,6 +509,46 @@ def _alias_property(field: _LogicalField) -> property:
         operator.attrgetter(attname),
         set_logical,
         doc=f"Old name of {cast(models.Field, field).name!r} (a flagschema alias).",
+    )
+
+
+def _converting_alias_property(field: _LogicalField) -> property:
+    """``instance.<old_name>`` of a conversion: the old shape, ``backward(instance.<field>)``;
+    setting it sets the field to ``forward(value)``."""
+    attname = cast(models.Field, field).attname
+
+    def get_old(instance: models.Model) -> Any:
+        value = getattr(instance, attname)
+        transition = field._flagschema_transition
+        if value is None or transition is None or transition.backward is None:
+            return value
+        try:
+            return transition.backward(value)
+        except Exception as exc:
+            raise _transform_failed(transition, "backward", value, exc, instance) from exc
+
+    def set_old(instance: models.Model, value: Any) -> None:
+        transition = field._flagschema_transition
+        if value is not None and transition is not None and transition.forward is not None:
+            try:
+                value = transition.forward(value)
+            except Exception as exc:
+                raise _transform_failed(transition, "forward", value, exc, instance) from exc
+        setattr(instance, attname, value)
+
+    return property(get_old, set_old, doc=f"Old shape of {cast(models.Field, field).name!r}.")
+
+
+def _transform_failed(
+    transition: Transition | None, which: str, value: Any, exc: Exception, instance: Any = None
+) -> TransitionError:
+    label = transition.label if transition else "a transition"
+    field = transition.field.name if transition else "?"
+    pk = getattr(instance, "pk", None) if instance is not None else None
+    row = f"row pk={pk!r}" if pk is not None else "a new row"
+    return TransitionError(
+        f"{label}: {which}({value!r}) raised {type(exc).__name__}: {exc} while writing field "
+        f"{field!r} of {row}; nothing was written."
     )
 
 
@@ -410,7 +611,9 @@ def _prepare_options(cls: type[models.Model]) -> None:
     aliases: dict[str, models.Field] = {}
     hidden: set[str] = set()
     for field in meta.fields:  # forward fields, parents' included
-        if is_logical_field(field):
+        if is_logical_field(field) and cast(Any, field)._flagschema_kind == "rename":
+            # A rename's old name is an alias of the field; a conversion's names the old
+            # column itself (the companion), which holds the old shape.
             aliases[cast(Any, field)._flagschema_old_name] = field
         elif is_companion_field(field):
             hidden.add(field.attname)

@@ -99,6 +99,12 @@ _request_states: contextvars.ContextVar[dict[str, Side] | None] = contextvars.Co
 
 class _Statement(threading.local):
     states: dict[str, Side] | None = None
+    # Converted fields compiled from the raw old column and not (yet) seen in a SELECT list:
+    # a statement that still has one when it runs would compare new-shape values with the old
+    # column, so it is refused.
+    raw_old: dict[int, tuple[Any, str]] | None = None
+    # Select expressions of the last compiled query that read the raw old column, by id.
+    raw_selects: dict[int, bool] | None = None
     started: float = 0.0
     # >0 while a flag backend runs: its own queries (waffle reads a table) happen inside the
     # compilation of the statement being resolved and must not end that statement's snapshot.
@@ -142,7 +148,50 @@ def end_statement(execute: Callable[..., Any], sql: str, params: Any, many: bool
     """Database execute wrapper: the statement is compiled, so its snapshot ends here."""
     if not _statement.resolving:
         _statement.states = None
+        if _statement.raw_old:
+            uses = list(_statement.raw_old.values())
+            _statement.raw_old = None
+            _refuse_raw_old_use(uses)
     return execute(sql, params, many, context)
+
+
+def note_raw_old_use(expression: Any, transition: Transition, compiler: Any) -> None:
+    """A converted field was compiled from its raw old column (no ``forward_sql``)."""
+    if _statement.raw_old is None:
+        _statement.raw_old = {}
+    _statement.raw_old[id(expression)] = (transition, _where(compiler))
+
+
+def note_select(expression: Any, compiler: Any) -> None:
+    """*expression* was compiled into a SELECT list: raw old values are converted in Python
+    there, unless the SELECT is a subquery whose values another expression compares."""
+    raw = _statement.raw_old
+    is_raw = bool(raw) and id(expression) in raw  # type: ignore[operator]
+    if is_raw and not compiler.query.subquery:
+        del raw[id(expression)]  # type: ignore[union-attr]
+    if _statement.raw_selects is None:
+        _statement.raw_selects = {}
+    _statement.raw_selects[id(expression)] = is_raw
+
+
+def selected_raw_old(expression: Any) -> bool:
+    """Whether *expression* was last compiled into a SELECT list from the raw old column."""
+    selects = _statement.raw_selects
+    return bool(selects) and bool(selects.pop(id(expression), False))  # type: ignore[union-attr]
+
+
+def _where(compiler: Any) -> str:
+    return f"a query on {compiler.query.model._meta.label}" if compiler.query.model else "a query"
+
+
+def _refuse_raw_old_use(uses: list[tuple[Any, str]]) -> None:
+    transition, where = uses[0]
+    raise TransitionError(
+        f"{where} filters, orders or aggregates on {transition.label} while it reads the old "
+        f"column {transition.old_column!r}, and the transition has no forward_sql to express "
+        "the new value in SQL, so the statement was not run. Add forward_sql=<a Django "
+        "expression of the old field> to the ConvertedField, or flip the transition to new.",
+    )
 
 
 def install_statement_boundary(connection: Any, **kwargs: Any) -> None:

@@ -8,15 +8,18 @@ from them — hands out querysets of a subclass that adds each companion field t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import F
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.manager import BaseManager
 
+from flagschema.exceptions import TransitionError
 from flagschema.fields import companion_of
 from flagschema.flags import reading
 from flagschema.transitions import Side, Transition
@@ -50,14 +53,39 @@ def _companion_updates(
         transition = companion._flagschema_transition  # type: ignore[attr-defined]
         side = transition.read_side()
         pins.append((transition, side))
-        # A rename stores the same value in both columns, so the same SQL expression does.
+        # A rename stores the same value in both columns, so the same SQL expression does; a
+        # conversion gives the old column backward_sql applied to the expression.
+        other = value if transition.kind != "convert" else _backward_sql(transition, value)
         if side == "new":  # the logical field's column is the new one: assign it last
-            out[companion.attname] = value
+            out[companion.attname] = other
             out[name] = value
         else:
             out[name] = value
-            out[companion.attname] = value
+            out[companion.attname] = other
     return out, pins
+
+
+def _backward_sql(transition: Transition, value: Any) -> Any:
+    """``backward_sql`` with each reference to the new field replaced by *value*."""
+    if transition.backward_sql is None:
+        raise TransitionError(
+            f"QuerySet.update() gives {transition.label} an SQL expression ({value!r}), and "
+            "the transition has no backward_sql to compute the old column from it, so "
+            "nothing was updated. Add backward_sql=<a Django expression of the new field> "
+            "to the ConvertedField, or update with a plain value (converted in Python)."
+        )
+    return _substitute(copy.deepcopy(transition.backward_sql), transition.field.name, value)
+
+
+def _substitute(expression: Any, name: str, value: Any) -> Any:
+    if isinstance(expression, F) and getattr(expression, "name", None) == name:
+        return value
+    if not hasattr(expression, "get_source_expressions"):
+        return expression
+    sources = expression.get_source_expressions()
+    if sources:
+        expression.set_source_expressions([_substitute(s, name, value) for s in sources])
+    return expression
 
 
 def _with_companions(model: type[models.Model], names: Iterable[str]) -> list[str]:

@@ -7,9 +7,9 @@ name the runbook, the admin and :func:`flagschema.reading` use for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flagschema.exceptions import TransitionError
 
@@ -37,6 +37,11 @@ class Transition:
     old_name: str
     old_column: str
     new_column: str
+    # A conversion's transforms (a rename has none: both columns hold the same value).
+    forward: Callable[[Any], Any] | None = None
+    backward: Callable[[Any], Any] | None = None
+    forward_sql: Any = None
+    backward_sql: Any = None
 
     def __repr__(self) -> str:
         return f"<Transition {self.label} ({self.kind}: {self.old_column} -> {self.new_column})>"

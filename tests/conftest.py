@@ -7,7 +7,13 @@ import pytest
 from flagschema import flags
 from tests.helpers import set_switch
 
-FLAGS = ("customers.full_name", "orders.reference", "tags.slug")
+FLAGS = (
+    "customers.full_name",
+    "orders.reference",
+    "tags.slug",
+    "products.price",
+    "products.stock",
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

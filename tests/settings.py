@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "waffle",
     "flagschema",
     "tests.apps.rename",
+    "tests.apps.convert",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -194,6 +194,8 @@ def test_reading_rejects_unknown_labels_and_sides() -> None:
 
 def test_registry_lists_the_declared_transitions() -> None:
     assert flagschema.registry.labels() == [
+        "convert.Product.price",
+        "convert.Product.stock",
         "rename.Customer.full_name",
         "rename.Order.reference",
         "rename.Tag.slug",

@@ -1,0 +1,50 @@
+"""Scenario: type changes. ``Product.price_cents`` (integer cents) becomes ``price`` (Decimal),
+with SQL expressions both ways; ``stock_text`` (a number kept as text) becomes ``stock``
+(integer), with Python transforms only."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F
+from django.db.models.functions import Cast
+
+import flagschema
+
+
+def cents_to_price(cents: int) -> Decimal:
+    return Decimal(cents) / 100
+
+
+def price_to_cents(price: Decimal) -> int:
+    return int((Decimal(str(price)) * 100).quantize(Decimal(1)))
+
+
+class Product(models.Model):
+    sku = models.CharField(max_length=20, default="")
+    # was: price_cents = models.IntegerField(default=0)
+    price = flagschema.ConvertedField(
+        models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0")),
+        old=models.IntegerField(default=0, db_column="price_cents"),
+        forward=cents_to_price,
+        backward=price_to_cents,
+        # 100.0, not 100: integer columns divide as integers on SQLite and PostgreSQL.
+        forward_sql=F("price_cents") / 100.0,
+        backward_sql=Cast(F("price") * 100, models.IntegerField()),
+        flag="products.price",
+    )
+    # was: stock_text = models.CharField(max_length=10, null=True)
+    stock = flagschema.ConvertedField(
+        models.IntegerField(null=True),
+        old=models.CharField(max_length=10, null=True, db_column="stock_text"),
+        forward=int,
+        backward=str,
+        flag="products.stock",
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.sku
