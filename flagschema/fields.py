@@ -36,7 +36,13 @@ from django.db.models.signals import class_prepared
 from django.utils.functional import cached_property
 
 from flagschema.exceptions import TransitionError
-from flagschema.flags import note_raw_old_use, note_select, read_side, selected_raw_old
+from flagschema.flags import (
+    note_raw_old_use,
+    note_select,
+    read_side,
+    selected_raw_old,
+    start_compile,
+)
 from flagschema.transitions import Side, Transition, registry
 
 if TYPE_CHECKING:
@@ -61,6 +67,7 @@ class _SideCol(Col):
             if sides is None:
                 sides = {}
                 setattr(compiler, "_flagschema_sides", sides)  # noqa: B010
+                start_compile(compiler)
             side = sides.get(transition.label)
             if side is None:
                 side = sides[transition.label] = read_side(transition)

@@ -102,7 +102,7 @@ class _Statement(threading.local):
     # Converted fields compiled from the raw old column and not (yet) seen in a SELECT list:
     # a statement that still has one when it runs would compare new-shape values with the old
     # column, so it is refused.
-    raw_old: dict[int, tuple[Any, str]] | None = None
+    raw_old: dict[int, tuple[Any, str, str, float, bool]] | None = None
     # Select expressions of the last compiled query that read the raw old column, by id.
     raw_selects: dict[int, bool] | None = None
     started: float = 0.0
@@ -149,17 +149,44 @@ def end_statement(execute: Callable[..., Any], sql: str, params: Any, many: bool
     if not _statement.resolving:
         _statement.states = None
         if _statement.raw_old:
-            uses = list(_statement.raw_old.values())
+            # Only uses compiled into this statement count: a query that was compiled but never
+            # run (``str(queryset.query)``) must not refuse the next one.
+            now = clock()
+            uses = [
+                use
+                for use in _statement.raw_old.values()
+                if use[2] in sql and now - use[3] <= _STATEMENT_SNAPSHOT_MAX_AGE
+            ]
             _statement.raw_old = None
-            _refuse_raw_old_use(uses)
+            if uses:
+                _refuse_raw_old_use(uses)
     return execute(sql, params, many, context)
+
+
+def start_compile(compiler: Any) -> None:
+    """A compiler reached its first transition column. For a top-level query, forget the raw
+    old uses of top-level queries compiled before it that never ran (``str(queryset.query)``,
+    a compile that failed): they are not part of this statement. Subqueries' uses are kept
+    until the statement runs, since a subquery may be compiled before its outer query's
+    first transition column."""
+    raw = _statement.raw_old
+    if raw and not compiler.query.subquery:
+        _statement.raw_old = {k: use for k, use in raw.items() if use[4]} or None
 
 
 def note_raw_old_use(expression: Any, transition: Transition, compiler: Any) -> None:
     """A converted field was compiled from its raw old column (no ``forward_sql``)."""
     if _statement.raw_old is None:
         _statement.raw_old = {}
-    _statement.raw_old[id(expression)] = (transition, _where(compiler))
+    quote = compiler.quote_name_unless_alias
+    column = f"{quote(expression.alias)}.{quote(transition.old_column)}"
+    _statement.raw_old[id(expression)] = (
+        transition,
+        _where(compiler),
+        column,
+        clock(),
+        bool(compiler.query.subquery),
+    )
 
 
 def note_select(expression: Any, compiler: Any) -> None:
@@ -169,8 +196,8 @@ def note_select(expression: Any, compiler: Any) -> None:
     is_raw = bool(raw) and id(expression) in raw  # type: ignore[operator]
     if is_raw and not compiler.query.subquery:
         del raw[id(expression)]  # type: ignore[union-attr]
-    if _statement.raw_selects is None:
-        _statement.raw_selects = {}
+    if _statement.raw_selects is None or len(_statement.raw_selects) > 1000:
+        _statement.raw_selects = {}  # entries of queries compiled but never iterated
     _statement.raw_selects[id(expression)] = is_raw
 
 
@@ -184,8 +211,8 @@ def _where(compiler: Any) -> str:
     return f"a query on {compiler.query.model._meta.label}" if compiler.query.model else "a query"
 
 
-def _refuse_raw_old_use(uses: list[tuple[Any, str]]) -> None:
-    transition, where = uses[0]
+def _refuse_raw_old_use(uses: list[tuple[Any, str, str, float, bool]]) -> None:
+    transition, where = uses[0][:2]
     raise TransitionError(
         f"{where} filters, orders or aggregates on {transition.label} while it reads the old "
         f"column {transition.old_column!r}, and the transition has no forward_sql to express "

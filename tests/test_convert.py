@@ -159,3 +159,20 @@ def test_makemigrations_sees_only_additive_operations() -> None:
     assert "convert" not in changes
     expand = loader.get_migration("convert", "0002_expand")
     assert [type(op).__name__ for op in expand.operations] == ["AddField", "AddField"]
+
+
+def test_a_refused_query_that_never_ran_does_not_refuse_the_next_one(side: str) -> None:
+    Product.objects.create(sku="a", stock=5)
+    str(Product.objects.filter(stock__gt=1).query)  # compiled, never executed
+    assert Product.objects.get().sku == "a"
+
+
+def test_a_subquery_selecting_the_raw_old_column_is_refused(side: str) -> None:
+    a = Product.objects.create(sku="a")
+    Product.objects.filter(pk=a.pk).update(stock=a.pk)  # a row whose stock is its own pk
+    query = Product.objects.filter(pk__in=Product.objects.values("stock"))
+    if side == "old":
+        with pytest.raises(flagschema.TransitionError), transaction.atomic():
+            list(query)
+    else:
+        assert len(list(query)) == 1
