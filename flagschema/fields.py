@@ -52,6 +52,20 @@ if TYPE_CHECKING:
 __all__ = ["ConvertedField", "RenamedField"]
 
 
+def _compiled_side(compiler: SQLCompiler, transition: Transition) -> Side:
+    """The read side of *transition* for the query *compiler* compiles, resolved once per
+    compiled query (the statement snapshot keeps its subqueries on the same side)."""
+    sides: dict[str, Side] | None = getattr(compiler, "_flagschema_sides", None)
+    if sides is None:
+        sides = {}
+        setattr(compiler, "_flagschema_sides", sides)  # noqa: B010
+        start_compile(compiler)
+    side = sides.get(transition.label)
+    if side is None:
+        side = sides[transition.label] = read_side(transition)
+    return side
+
+
 class _SideCol(Col):
     """A column reference whose physical column is chosen when the SQL is compiled."""
 
@@ -61,23 +75,24 @@ class _SideCol(Col):
         if transition is None:
             column = target.column
         else:
-            # One resolution per compiled query (the statement snapshot keeps its subqueries
-            # on the same side); the column for each side is worked out when the model is built.
-            sides: dict[str, Side] | None = getattr(compiler, "_flagschema_sides", None)
-            if sides is None:
-                sides = {}
-                setattr(compiler, "_flagschema_sides", sides)  # noqa: B010
-                start_compile(compiler)
-            side = sides.get(transition.label)
-            if side is None:
-                side = sides[transition.label] = read_side(transition)
-            if side == "old" and transition.kind == "convert" and target is transition.field:
-                return self._old_shape_sql(transition, compiler)
-            column = target._flagschema_read_columns[side]
+            # The column for each side is worked out when the model is built.
+            column = target._flagschema_read_columns[_compiled_side(compiler, transition)]
         quote = compiler.quote_name_unless_alias
         if self.alias:
             return f"{quote(self.alias)}.{quote(column)}", []
         return quote(column), []
+
+
+class _ConvertedCol(_SideCol):
+    """The column of a converted field: on the old side its value must be converted, by
+    ``forward_sql`` in SQL or by ``forward`` in Python (SELECT lists only). Renames use the
+    plain :class:`_SideCol`, so their reads pay for none of this."""
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
+        transition = cast(Any, self.target)._flagschema_transition
+        if transition is not None and _compiled_side(compiler, transition) == "old":
+            return self._old_shape_sql(transition, compiler)
+        return super().as_sql(compiler, connection)
 
     def _old_shape_sql(self, transition: Transition, compiler: SQLCompiler) -> Any:
         """The converted field read from the old column: ``forward_sql`` where it is given;
@@ -92,20 +107,20 @@ class _SideCol(Col):
             )
             # Cast to the new field's type, so that comparisons and ordering treat the value
             # as that type (SQLite compares an expression without a type as text).
-            return compiler.compile(Cast(expression, output_field=_plain_field(transition.field)))
+            plain = cast(Any, transition.field)._flagschema_plain
+            return compiler.compile(Cast(expression, output_field=plain))
         note_raw_old_use(self, transition, compiler)
         return companion_col.as_sql(compiler, compiler.connection)
 
     def select_format(self, compiler: SQLCompiler, sql: str, params: Any) -> Any:
-        transition = getattr(self.target, "_flagschema_transition", None)
-        if transition is not None and transition.kind == "convert":
+        if cast(Any, self.target)._flagschema_transition is not None:
             note_select(self, compiler)
         return super().select_format(compiler, sql, params)
 
     def get_db_converters(self, connection: BaseDatabaseWrapper) -> list[Any]:
         converters = super().get_db_converters(connection)
-        transition = getattr(self.target, "_flagschema_transition", None)
-        if transition is not None and transition.kind == "convert" and selected_raw_old(self):
+        transition = cast(Any, self.target)._flagschema_transition
+        if transition is not None and selected_raw_old(self):
             forward = transition.forward
 
             def convert(value: Any, expression: Any, connection: Any) -> Any:
@@ -115,15 +130,21 @@ class _SideCol(Col):
         return converters
 
 
-_plain_fields: dict[int, models.Field] = {}
+class _SideColumns:
+    """``get_col`` of both fields of a transition, on Django's cached-column path."""
 
+    _flagschema_col_class: type[_SideCol] = _SideCol
 
-def _plain_field(field: models.Field) -> models.Field:
-    """A plain copy of a logical field (no transition behaviour), made once."""
-    plain = _plain_fields.get(id(field))
-    if plain is None:
-        plain = _plain_fields[id(field)] = field.clone()
-    return plain
+    def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
+        field: Any = self
+        if alias == field.model._meta.db_table and (output_field is None or output_field == field):
+            return field.cached_col
+        return self._flagschema_col_class(alias, field, output_field)
+
+    @cached_property
+    def cached_col(self) -> Col:
+        field = cast(models.Field, self)
+        return self._flagschema_col_class(field.model._meta.db_table, field)
 
 
 def _rebind(expression: Any, companion: models.Field, col: Col) -> Any:
@@ -284,7 +305,7 @@ class ConvertedField(RenamedField):
         return obj
 
 
-class _LogicalField(RenamedField):
+class _LogicalField(RenamedField, _SideColumns):
     """Mixed in before the user's field class; see the module docstring."""
 
     _flagschema_template: models.Field
@@ -298,15 +319,10 @@ class _LogicalField(RenamedField):
     _flagschema_transforms: dict[str, Any]
 
     # --- reads -----------------------------------------------------------------------------
-    def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
-        field: Any = self
-        if alias == field.model._meta.db_table and (output_field is None or output_field == field):
-            return field.cached_col
-        return _SideCol(alias, field, output_field)
-
     @cached_property
-    def cached_col(self) -> Col:
-        return _SideCol(cast(models.Field, self).model._meta.db_table, cast(models.Field, self))
+    def _flagschema_plain(self) -> models.Field:
+        """A plain copy of this field (no transition behaviour), for casts."""
+        return self.clone()
 
     # --- migrations ------------------------------------------------------------------------
     def deconstruct(self) -> Any:
@@ -339,10 +355,12 @@ class _LogicalField(RenamedField):
         companion = self._flagschema_make_companion()
         cls.add_to_class(self._flagschema_old_name, companion)
         converts = self._flagschema_kind == "convert"
+        if converts:
+            self._flagschema_col_class = _ConvertedCol
         setattr(
             cls,
             self._flagschema_old_name,
-            _converting_alias_property(self) if converts else _alias_property(self),
+            _converting_alias_property(self, companion) if converts else _alias_property(self),
         )
         self._flagschema_companion = companion
         field = cast(models.Field, self)
@@ -437,7 +455,7 @@ class _CompanionDescriptor:
         return self.field.value_from_logical(getattr(instance, logical.attname))
 
 
-class _CompanionField:
+class _CompanionField(_SideColumns):
     """Mixed in before the old field's class: the hidden field holding the old column."""
 
     descriptor_class = _CompanionDescriptor
@@ -453,16 +471,6 @@ class _CompanionField:
     def _flagschema_logical_name(self) -> str:
         return cast(models.Field, self._flagschema_logical).name
 
-    def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
-        field: Any = self
-        if alias == field.model._meta.db_table and (output_field is None or output_field == field):
-            return field.cached_col
-        return _SideCol(alias, field, output_field)
-
-    @cached_property
-    def cached_col(self) -> Col:
-        return _SideCol(cast(models.Field, self).model._meta.db_table, cast(models.Field, self))
-
     def value_from_logical(self, value: Any) -> Any:
         """The old column's value for a logical value: the same for a rename, ``backward``'s
         for a conversion."""
@@ -471,15 +479,19 @@ class _CompanionField:
             return value
         return transition.backward(value)
 
-    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        logical = cast(models.Field, self._flagschema_logical)
-        value = getattr(model_instance, logical.attname)
+    def old_value_for(self, instance: models.Model, value: Any) -> Any:
+        """:meth:`value_from_logical` for a value of *instance*; a raising transform becomes a
+        TransitionError naming the transition, the field and the row."""
         try:
-            old_value = self.value_from_logical(value)
+            return self.value_from_logical(value)
         except Exception as exc:
             raise _transform_failed(
-                self._flagschema_transition, "backward", value, exc, model_instance
+                self._flagschema_transition, "backward", value, exc, instance
             ) from exc
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        logical = cast(models.Field, self._flagschema_logical)
+        old_value = self.old_value_for(model_instance, getattr(model_instance, logical.attname))
         setattr(model_instance, cast(models.Field, self).attname, old_value)
         return old_value
 
@@ -519,20 +531,13 @@ def _alias_property(field: _LogicalField) -> property:
     )
 
 
-def _converting_alias_property(field: _LogicalField) -> property:
-    """``instance.<old_name>`` of a conversion: the old shape, ``backward(instance.<field>)``;
-    setting it sets the field to ``forward(value)``."""
+def _converting_alias_property(field: _LogicalField, companion: models.Field) -> property:
+    """``instance.<old_name>`` of a conversion: the old shape, ``backward(instance.<field>)``
+    (what the companion writes); setting it sets the field to ``forward(value)``."""
     attname = cast(models.Field, field).attname
 
     def get_old(instance: models.Model) -> Any:
-        value = getattr(instance, attname)
-        transition = field._flagschema_transition
-        if value is None or transition is None or transition.backward is None:
-            return value
-        try:
-            return transition.backward(value)
-        except Exception as exc:
-            raise _transform_failed(transition, "backward", value, exc, instance) from exc
+        return cast(Any, companion).old_value_for(instance, getattr(instance, attname))
 
     def set_old(instance: models.Model, value: Any) -> None:
         transition = field._flagschema_transition
