@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import ContextDecorator
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.signals import setting_changed
@@ -97,12 +97,22 @@ _request_states: contextvars.ContextVar[dict[str, Side] | None] = contextvars.Co
 )
 
 
+class _RawOldUse(NamedTuple):
+    """A converted field compiled from its raw old column (see :func:`note_raw_old_use`)."""
+
+    transition: Transition
+    where: str  # "a query on app.Model", for the error
+    column: str  # the quoted column reference, as it appears in the statement's SQL
+    compiled: float  # clock() when compiled
+    in_subquery: bool
+
+
 class _Statement(threading.local):
     states: dict[str, Side] | None = None
     # Converted fields compiled from the raw old column and not (yet) seen in a SELECT list:
     # a statement that still has one when it runs would compare new-shape values with the old
     # column, so it is refused.
-    raw_old: dict[int, tuple[Any, str, str, float, bool]] | None = None
+    raw_old: dict[int, _RawOldUse] | None = None
     # Select expressions of the last compiled query that read the raw old column, by id.
     raw_selects: dict[int, bool] | None = None
     started: float = 0.0
@@ -155,7 +165,7 @@ def end_statement(execute: Callable[..., Any], sql: str, params: Any, many: bool
             uses = [
                 use
                 for use in _statement.raw_old.values()
-                if use[2] in sql and now - use[3] <= _STATEMENT_SNAPSHOT_MAX_AGE
+                if use.column in sql and now - use.compiled <= _STATEMENT_SNAPSHOT_MAX_AGE
             ]
             _statement.raw_old = None
             if uses:
@@ -171,7 +181,7 @@ def start_compile(compiler: Any) -> None:
     first transition column."""
     raw = _statement.raw_old
     if raw and not compiler.query.subquery:
-        _statement.raw_old = {k: use for k, use in raw.items() if use[4]} or None
+        _statement.raw_old = {k: use for k, use in raw.items() if use.in_subquery} or None
 
 
 def note_raw_old_use(expression: Any, transition: Transition, compiler: Any) -> None:
@@ -180,12 +190,8 @@ def note_raw_old_use(expression: Any, transition: Transition, compiler: Any) -> 
         _statement.raw_old = {}
     quote = compiler.quote_name_unless_alias
     column = f"{quote(expression.alias)}.{quote(transition.old_column)}"
-    _statement.raw_old[id(expression)] = (
-        transition,
-        _where(compiler),
-        column,
-        clock(),
-        bool(compiler.query.subquery),
+    _statement.raw_old[id(expression)] = _RawOldUse(
+        transition, _where(compiler), column, clock(), bool(compiler.query.subquery)
     )
 
 
@@ -211,8 +217,8 @@ def _where(compiler: Any) -> str:
     return f"a query on {compiler.query.model._meta.label}" if compiler.query.model else "a query"
 
 
-def _refuse_raw_old_use(uses: list[tuple[Any, str, str, float, bool]]) -> None:
-    transition, where = uses[0][:2]
+def _refuse_raw_old_use(uses: list[_RawOldUse]) -> None:
+    transition, where = uses[0].transition, uses[0].where
     raise TransitionError(
         f"{where} filters, orders or aggregates on {transition.label} while it reads the old "
         f"column {transition.old_column!r}, and the transition has no forward_sql to express "
