@@ -21,139 +21,19 @@ and no cache round trip per query.
 
 from __future__ import annotations
 
-import argparse
-import gc
-import os
-import statistics
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import django
-from django.conf import settings
+from benchmarks.common import Bench, main, set_switch
 
 ROWS = 10_000
 PAGE = 1_000
 LOOKUPS = 200
 READ_TARGET = 1.10
 WRITE_TARGET = 1.25
-
-
-def configure() -> None:
-    os.environ.setdefault("FLAGSCHEMA_TEST_DB_NAME", "flagschema_bench")
-    from tests import settings as test_settings
-
-    databases = test_settings.DATABASES
-    if test_settings.VENDOR == "sqlite":
-        databases = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-    settings.configure(
-        DATABASES=databases,
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-        INSTALLED_APPS=[
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "waffle",
-            "flagschema",
-            "benchmarks",
-        ],
-        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-        USE_TZ=True,
-    )
-    django.setup()
-
-
-@contextmanager
-def plain_django() -> Iterator[None]:
-    """Run Django without flagschema's execute wrapper (the models are untouched)."""
-    from django.db import connection
-
-    from flagschema.flags import end_statement
-
-    wrappers = connection.execute_wrappers
-    connection.execute_wrappers = [w for w in wrappers if w is not end_statement]
-    try:
-        yield
-    finally:
-        connection.execute_wrappers = wrappers
-
-
-@dataclass
-class Row:
-    label: str
-    kind: str  # "write", "read" or "info"
-    plain: float
-    flag: float
-    hand: float
-
-    @property
-    def target(self) -> float | None:
-        return {"write": WRITE_TARGET, "read": READ_TARGET}.get(self.kind)
-
-
-class Bench:
-    def __init__(self, rounds: int) -> None:
-        self.rounds = rounds
-        self.rows: list[Row] = []
-        self.flag_statements = 0
-
-    def _count(self, execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        self.flag_statements += 1
-        return execute(sql, *args)
-
-    def compare(
-        self,
-        label: str,
-        kind: str,
-        plain: Callable[[], Any],
-        flag: Callable[[], Any],
-        hand: Callable[[], Any],
-        setup: Callable[[str], Any] | None = None,
-    ) -> None:
-        from django.db import connection
-
-        times: dict[str, list[float]] = {"plain": [], "flag": [], "hand": []}
-        runs = {"plain": plain, "flag": flag, "hand": hand}
-        order = ["plain", "flag", "hand"]
-        for i in range(self.rounds):
-            for name in order[i % 3 :] + order[: i % 3]:  # rotate who goes first
-                if setup:
-                    setup(name)
-                wrapper = (
-                    connection.execute_wrapper(self._count) if name == "flag" else plain_django()
-                )
-                with wrapper if name != "flag" or kind == "read" else nullcontext():
-                    gc.collect()
-                    gc.disable()  # as timeit does: a collection would land in one run only
-                    try:
-                        start = time.perf_counter()
-                        runs[name]()
-                        times[name].append(time.perf_counter() - start)
-                    finally:
-                        gc.enable()
-        row = Row(label, kind, *(statistics.median(times[n]) for n in ("plain", "flag", "hand")))
-        self.rows.append(row)
-        print(
-            f"  {label}: plain {row.plain * 1000:.2f} ms, flagschema {row.flag * 1000:.2f} ms, "
-            f"hand-written {row.hand * 1000:.2f} ms",
-            file=sys.stderr,
-        )
-
-
-def set_switch(active: bool) -> None:
-    from django.core.cache import cache
-    from waffle.models import Switch
-
-    from flagschema.flags import cache as flag_cache
-
-    Switch.objects.update_or_create(name="bench.full_name", defaults={"active": active})
-    cache.clear()
-    flag_cache.forget("bench.full_name")
 
 
 def run(bench: Bench) -> tuple[int, int]:
@@ -232,7 +112,7 @@ def run(bench: Bench) -> tuple[int, int]:
     calls_before = flag_cache.backend_calls
     bench.flag_statements = 0
     for side in ("old", "new"):
-        set_switch(side == "new")
+        set_switch("bench.full_name", side == "new")
         print(f"reads, read side {side}", file=sys.stderr)
         read_rounds(bench, side, models, names)
     return flag_cache.backend_calls - calls_before, bench.flag_statements
@@ -288,68 +168,13 @@ def read_rounds(bench: Bench, side: str, models: dict[str, Any], names: list[str
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15, help="rounds per operation (median)")
-    args = parser.parse_args()
-    configure()
-
-    from django.db import connection
-    from django.test.utils import get_runner
-
-    from flagschema.conf import get_setting
-
-    bench = Bench(args.rounds)
-    runner = get_runner(settings)(verbosity=0, interactive=False)
-    old_config = runner.setup_databases()
-    try:
-        calls, statements = run(bench)
-        version = ".".join(map(str, connection.get_database_version()))
-        vendor = f"{connection.display_name} {version}"
-    finally:
-        runner.teardown_databases(old_config)
-
-    print(
-        f"Django {django.get_version()}, {vendor}, Python {sys.version.split()[0]}; "
-        f"{ROWS:,} rows, median of {args.rounds} rounds\n"
-    )
-    print(
-        "| operation | plain, before the rename | plain, both columns | flagschema "
-        "| ratio to before | ratio to both columns | target |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    over: dict[str, list[str]] = {"plain": [], "hand": []}
-
-    def ratio(row: Row, baseline: str) -> str:
-        value = row.flag / getattr(row, baseline)
-        if row.target is not None and value >= row.target:
-            over[baseline].append(row.label)
-            return f"{value:.2f} (over)"
-        return f"{value:.2f}"
-
-    for row in bench.rows:
-        print(
-            f"| {row.label} | {row.plain * 1000:.2f} ms | {row.hand * 1000:.2f} ms "
-            f"| {row.flag * 1000:.2f} ms | {ratio(row, 'plain')} | {ratio(row, 'hand')} "
-            f"| {f'< {row.target:.2f}' if row.target else '-'} |"
-        )
-    ttl = get_setting("FLAG_TTL")
-    print(
-        f"\nFlag backend calls (each at most one cache round trip) in the read rounds: {calls} "
-        f"for {statements:,} flagschema statements = {calls / statements * 1000:.2f} per 1,000 "
-        f"queries (FLAGSCHEMA_FLAG_TTL = {ttl} s)."
-    )
-    for baseline, title in (("hand", "both columns"), ("plain", "before the rename")):
-        print(
-            f"Against plain Django, {title}: "
-            + (
-                f"over target: {', '.join(over[baseline])}."
-                if over[baseline]
-                else "all in target."
-            )
-        )
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        main(
+            __doc__,
+            run,
+            rows=ROWS,
+            targets={"write": WRITE_TARGET, "read": READ_TARGET},
+            before="the rename",
+        )
+    )
