@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps as global_apps
@@ -32,6 +32,7 @@ from django.db.models.expressions import Col
 from django.db.models.fields import _load_field  # type: ignore[attr-defined]
 from django.db.models.functions import Cast
 from django.db.models.options import Options
+from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import class_prepared
 from django.utils.functional import cached_property
 
@@ -95,39 +96,86 @@ class _ConvertedCol(_SideCol):
         return super().as_sql(compiler, connection)
 
     def _old_shape_sql(self, transition: Transition, compiler: SQLCompiler) -> Any:
-        """The converted field read from the old column: ``forward_sql`` where it is given;
-        otherwise the raw old column, which only a SELECT may use (its rows are converted by
+        """The field read from the old shape: ``forward_sql`` where it is given; otherwise the
+        raw (first) old column, which only a SELECT may use (its rows are converted by
         ``forward`` in Python); anywhere else the statement is refused before it runs."""
-        companion_col = Col(self.alias, transition.companion)
-        if transition.forward_sql is not None:
+        field = cast(Any, self.target)
+        template = transition.forward_sql_for(field)
+        if template is not None:
             expression = _rebind(
-                transition.forward_sql.resolve_expression(compiler.query, allow_joins=False),
-                transition.companion,
-                companion_col,
+                template.resolve_expression(compiler.query, allow_joins=False),
+                {id(old): Col(self.alias, old) for old in transition.old_fields},
             )
             # Cast to the new field's type, so that comparisons and ordering treat the value
             # as that type (SQLite compares an expression without a type as text).
-            plain = cast(Any, transition.field)._flagschema_plain
-            return compiler.compile(Cast(expression, output_field=plain))
-        note_raw_old_use(self, transition, compiler)
-        return companion_col.as_sql(compiler, compiler.connection)
+            return compiler.compile(Cast(expression, output_field=field._flagschema_plain))
+        source = Col(self.alias, transition.old_fields[0])
+        sql, params = source.as_sql(compiler, compiler.connection)
+        note_raw_old_use(self, transition, compiler, sql)
+        return sql, params
 
     def select_format(self, compiler: SQLCompiler, sql: str, params: Any) -> Any:
-        if cast(Any, self.target)._flagschema_transition is not None:
-            note_select(self, compiler)
+        transition = cast(Any, self.target)._flagschema_transition
+        if (
+            transition is not None
+            and note_select(self, compiler)
+            and len(transition.old_fields) > 1
+            and _outside_model_rows(self, compiler)
+        ):
+            raise TransitionError(
+                f"{transition.label}: {cast(Any, self.target).name!r} is read from the "
+                f"old fields ({', '.join(f.name for f in transition.old_fields)}) here, "
+                "and values(), values_list() and annotations can only get it in SQL, so "
+                "the query was not run. Add forward_sql={"
+                f"{cast(Any, self.target).name!r}: <a Django expression of the old "
+                "fields>} to the Transition, load model instances, or flip it to new."
+            )
         return super().select_format(compiler, sql, params)
 
     def get_db_converters(self, connection: BaseDatabaseWrapper) -> list[Any]:
-        converters = super().get_db_converters(connection)
         transition = cast(Any, self.target)._flagschema_transition
-        if transition is not None and selected_raw_old(self):
-            forward = transition.forward
+        if transition is None or not selected_raw_old(self):
+            return super().get_db_converters(connection)
+        if len(transition.old_fields) > 1:
+            # The model instance computes the value from its old fields when it is read.
 
-            def convert(value: Any, expression: Any, connection: Any) -> Any:
-                return None if value is None else forward(value)
+            def from_old_fields(value: Any, expression: Any, connection: Any) -> Any:
+                return FROM_OLD_FIELDS
 
-            return [*converters, convert]
-        return converters
+            return [from_old_fields]
+        # The selected value is the old column's: its own field converts it from the database
+        # (the new field's converters expect the new type), then forward.
+        source = transition.old_fields[0]
+        converters = Col(self.alias, source).get_db_converters(connection)
+        index = transition.new_fields.index(self.target)
+        to_new = transition.to_new
+
+        def convert(value: Any, expression: Any, connection: Any) -> Any:
+            return None if value is None else to_new((value,))[index]
+
+        return [*converters, convert]
+
+
+def _outside_model_rows(col: Col, compiler: SQLCompiler) -> bool:
+    """Whether the SELECT being compiled hands *col*'s value out as it is (``values()``, an
+    annotation), where a model instance would compute it from its other fields."""
+    query = compiler.query
+    if query.values_select:
+        return True
+    return any(a is col for a in query.annotation_select.values())
+
+
+class _FromOldFields:
+    """The value of a new field loaded from several old columns: computed on first access."""
+
+    def __repr__(self) -> str:
+        return "<computed from the old fields when read>"
+
+    def __reduce__(self) -> str:
+        return "FROM_OLD_FIELDS"
+
+
+FROM_OLD_FIELDS = _FromOldFields()
 
 
 class _SideColumns:
@@ -147,17 +195,17 @@ class _SideColumns:
         return self._flagschema_col_class(field.model._meta.db_table, field)
 
 
-def _rebind(expression: Any, companion: models.Field, col: Col) -> Any:
-    """*expression* with every column of *companion* replaced by *col* (the table alias of the
-    query being compiled, which may be a join)."""
-    if isinstance(expression, Col) and expression.target is companion:
-        return col
+def _rebind(expression: Any, cols: dict[int, Col]) -> Any:
+    """*expression* with every column of a field in *cols* (by ``id()``) replaced by the
+    given column (of the table alias of the query being compiled, which may be a join)."""
+    if isinstance(expression, Col) and id(expression.target) in cols:
+        return cols[id(expression.target)]
     sources = expression.get_source_expressions()
     if not sources:
         return expression
     expression = expression.copy()
     expression.set_source_expressions(
-        [_rebind(s, companion, col) if s is not None else None for s in sources]
+        [_rebind(s, cols) if s is not None else None for s in sources]
     )
     return expression
 
@@ -346,46 +394,46 @@ class _LogicalField(RenamedField, _SideColumns):
         meta = cls._meta
         self._flagschema_transition = None
         self._flagschema_companion = None
+        if self._flagschema_kind in MULTI_KINDS:
+            return  # wired by wire_transition(), which adds the fields of a Transition
         if meta.abstract or meta.proxy or not self._flagschema_old_name:
             # Abstract: each concrete child gets its own copy. Proxy and an empty old_name are
             # reported by the checks instead of failing at import.
             return
         if not self._flagschema_old_name.isidentifier() or "__" in self._flagschema_old_name:
             return
-        companion = self._flagschema_make_companion()
-        cls.add_to_class(self._flagschema_old_name, companion)
-        converts = self._flagschema_kind == "convert"
-        if converts:
-            self._flagschema_col_class = _ConvertedCol
-        setattr(
-            cls,
-            self._flagschema_old_name,
-            _converting_alias_property(self, companion) if converts else _alias_property(self),
+        old_name = self._flagschema_old_name
+        old = self._flagschema_old_field()
+        companion = _make_companion(
+            old, name=old_name, attname=f"_flagschema_{name}_other", logical=self
         )
+        cls.add_to_class(old_name, companion)
         self._flagschema_companion = companion
+        converts = self._flagschema_kind == "convert"
         field = cast(models.Field, self)
-        transition = Transition(
+        transition = Transition._for_field(
             label=f"{meta.label}.{name}",
             model=cls,
             flag=self._flagschema_flag,
             kind=self._flagschema_kind,
             field=field,
             companion=companion,
-            old_name=self._flagschema_old_name,
-            old_column=cast(str, companion.column),
-            new_column=cast(str, field.column),
             **self._flagschema_transforms,
         )
         self._flagschema_transition = transition
-        companion._flagschema_transition = transition  # type: ignore[attr-defined]
+        cast(Any, companion)._flagschema_transition = transition
+        if converts:
+            self._flagschema_col_class = _ConvertedCol
+            setattr(cls, old_name, _old_shape_property(transition, 0))
+        else:
+            setattr(cls, old_name, _alias_property(self))
         # The column each reads for a read side: the logical field the side's, the other the
-        # companion.
+        # companion. A conversion's old column has the old type: the companion always reads it.
         self._flagschema_read_columns = {
             "old": transition.old_column,
             "new": transition.new_column,
         }
-        companion._flagschema_read_columns = {  # type: ignore[attr-defined]
-            # A conversion's old column has the old type: the companion always reads it.
+        cast(Any, companion)._flagschema_read_columns = {
             "old": transition.old_column if converts else transition.new_column,
             "new": transition.old_column,
         }
@@ -398,32 +446,6 @@ class _LogicalField(RenamedField, _SideColumns):
         template = self._flagschema_old_template or self._flagschema_template
         return copy.deepcopy(template)
 
-    def _flagschema_make_companion(self) -> models.Field:
-        old = self._flagschema_old_field()
-        base = type(old)
-        if base not in _companion_classes:
-            _companion_classes[base] = type(
-                f"Companion{base.__name__}", (_CompanionField, base), {"__module__": __name__}
-            )
-        args, kwargs = _without_model_binding(old)
-        # Runtime-only attributes: hidden from forms and serializers, no uniqueness checks of
-        # its own (the logical field does those on the read side). Migrations see `old`.
-        kwargs.update(
-            db_column=old.db_column or self._flagschema_old_name,
-            editable=False,
-            serialize=False,
-            unique=False,
-            db_index=False,
-            primary_key=False,
-            blank=True,
-        )
-        companion = object.__new__(_companion_classes[base])
-        base.__init__(companion, *args, **kwargs)
-        companion._flagschema_old_template = old  # type: ignore[attr-defined]
-        companion._flagschema_logical = self  # type: ignore[attr-defined]
-        companion._flagschema_transition = None  # type: ignore[attr-defined]
-        return cast(models.Field, companion)
-
     # --- checks ----------------------------------------------------------------------------
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)  # type: ignore[misc]
@@ -433,11 +455,132 @@ class _LogicalField(RenamedField, _SideColumns):
         return errors
 
 
+MULTI_KINDS = frozenset({"split", "merge", "reshape"})
+
+
+def _make_companion(
+    old: models.Field, *, name: str, attname: str, logical: _LogicalField | None
+) -> models.Field:
+    """The hidden field that keeps the old column *name* written, built from the old field as
+    its migrations declare it."""
+    base = type(old)
+    if base not in _companion_classes:
+        _companion_classes[base] = type(
+            f"Companion{base.__name__}", (_CompanionField, base), {"__module__": __name__}
+        )
+    args, kwargs = _without_model_binding(old)
+    # Runtime-only attributes: hidden from forms and serializers, no uniqueness checks of its
+    # own (the logical field does those on the read side). Migrations see `old`.
+    kwargs.update(
+        db_column=old.db_column or name,
+        editable=False,
+        serialize=False,
+        unique=False,
+        db_index=False,
+        primary_key=False,
+        blank=True,
+    )
+    companion: Any = object.__new__(_companion_classes[base])
+    base.__init__(companion, *args, **kwargs)
+    companion._flagschema_old_template = old
+    companion._flagschema_logical = logical
+    companion._flagschema_private = attname
+    companion._flagschema_transition = None
+    return cast(models.Field, companion)
+
+
+def wire_transition(transition: Transition, cls: type[models.Model], name: str) -> None:
+    """Add the fields of a :class:`~flagschema.Transition` declared as *name* on *cls*."""
+    meta = cls._meta
+    if meta.abstract or meta.proxy:
+        raise TransitionError(
+            f"{meta.label}.{name}: a Transition must be declared on a concrete model; "
+            f"{meta.label} is {'abstract' if meta.abstract else 'a proxy'}."
+        )
+    transition.label = f"{meta.label}.{name}"
+    transition.model = cls
+    new_fields = []
+    for field_name, template in transition._new_templates.items():
+        field = _build_logical(
+            template, old_name="", flag=transition.flag, old=None, kind=transition.kind
+        )
+        field.descriptor_class = _NewShapeAttribute
+        field._flagschema_col_class = _ConvertedCol
+        cls.add_to_class(field_name, field)
+        new_fields.append(field)
+    old_fields = []
+    for field_name, template in transition._old_templates.items():
+        companion = _make_companion(
+            copy.deepcopy(template),
+            name=field_name,
+            attname=f"_flagschema_{name}_{field_name}",
+            logical=None,
+        )
+        cls.add_to_class(field_name, companion)
+        old_fields.append(companion)
+    transition.new_fields = tuple(new_fields)
+    transition.old_fields = tuple(old_fields)
+    for field in new_fields:
+        field._flagschema_transition = transition
+        # On the old side these fields are computed from the old ones (_ConvertedCol).
+        field._flagschema_read_columns = {"old": field.column, "new": field.column}
+    for index, companion in enumerate(old_fields):
+        cast(Any, companion)._flagschema_transition = transition
+        cast(Any, companion)._flagschema_index = index
+        cast(Any, companion)._flagschema_read_columns = {
+            "old": companion.column,
+            "new": companion.column,
+        }
+        setattr(cls, companion.name, _old_shape_property(transition, index))
+    setattr(cls, name, transition)
+    _prepare_options(cls)
+    if meta.apps is global_apps:
+        registry.register(transition)
+
+
+class _NewShapeAttribute(DeferredAttribute):
+    """The attribute of a field a :class:`~flagschema.Transition` adds. Loaded from several old
+    columns, its value is computed from the instance's old fields when first read."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        field: Any = self.field
+        value = instance.__dict__.get(field.attname, _UNLOADED)
+        if value is FROM_OLD_FIELDS:
+            _fill_from_old_fields(instance, field._flagschema_transition)
+            return instance.__dict__[field.attname]
+        if value is _UNLOADED:
+            return super().__get__(instance, cls)
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
+
+_UNLOADED: Any = object()
+
+
+def _fill_from_old_fields(instance: Any, transition: Transition) -> None:
+    data = instance.__dict__
+    missing = [f.attname for f in transition.old_fields if f.attname not in data]
+    if missing:
+        instance.refresh_from_db(fields=missing)
+    olds = tuple(data[f.attname] for f in transition.old_fields)
+    try:
+        news = transition.to_new(olds)
+    except Exception as exc:
+        raise _transform_failed(transition, "forward", olds, exc, instance, "reading") from exc
+    for field, value in zip(transition.new_fields, news, strict=True):
+        if data.get(field.attname) is FROM_OLD_FIELDS:
+            data[field.attname] = value
+
+
 class _CompanionDescriptor:
-    """``instance._flagschema_<new>_other``: the value written to the other column.
+    """``instance._flagschema_..._<old name>``: the value written to the old column.
 
     When a queryset did not load it (``only()``, ``defer()``, ``raw()``), it is derived from the
-    logical value, which is what the next save writes, instead of being loaded with a query as
+    new shape, which is what the next save writes, instead of being loaded with a query as
     Django's deferred attribute would.
     """
 
@@ -447,51 +590,42 @@ class _CompanionDescriptor:
     def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        field = cast(models.Field, self.field)
         data = instance.__dict__
-        if field.attname in data:
-            return data[field.attname]
-        logical = cast(models.Field, self.field._flagschema_logical)
-        return self.field.value_from_logical(getattr(instance, logical.attname))
+        attname = cast(models.Field, self.field).attname
+        if attname in data:
+            return data[attname]
+        return self.field.old_value_for(instance)
 
 
 class _CompanionField(_SideColumns):
-    """Mixed in before the old field's class: the hidden field holding the old column."""
+    """Mixed in before the old field's class: the hidden field holding an old column."""
 
     descriptor_class = _CompanionDescriptor
 
     _flagschema_old_template: models.Field
-    _flagschema_logical: _LogicalField
+    _flagschema_logical: _LogicalField | None  # the new field of a rename or a conversion
+    _flagschema_private: str
     _flagschema_transition: Transition | None
+    _flagschema_index: int = 0
 
     def get_attname(self) -> str:
-        # Private so that it never collides with the alias, which owns the old name.
-        return f"_flagschema_{self._flagschema_logical_name()}_other"
+        # Private so that it never collides with the old name, which belongs to a property.
+        return self._flagschema_private
 
-    def _flagschema_logical_name(self) -> str:
-        return cast(models.Field, self._flagschema_logical).name
-
-    def value_from_logical(self, value: Any) -> Any:
-        """The old column's value for a logical value: the same for a rename, ``backward``'s
-        for a conversion."""
-        transition = self._flagschema_transition
-        if transition is None or transition.backward is None or value is None:
-            return value
-        return transition.backward(value)
-
-    def old_value_for(self, instance: models.Model, value: Any) -> Any:
-        """:meth:`value_from_logical` for a value of *instance*; a raising transform becomes a
-        TransitionError naming the transition, the field and the row."""
+    def old_value_for(self, instance: models.Model) -> Any:
+        """This old column's value for the new shape *instance* holds; a raising transform
+        becomes a TransitionError naming the transition, the fields and the row."""
+        transition = cast(Transition, self._flagschema_transition)
+        if transition.backward is None:  # a rename: the same value
+            return getattr(instance, transition.new_fields[0].attname)
+        news = tuple(getattr(instance, f.attname) for f in transition.new_fields)
         try:
-            return self.value_from_logical(value)
+            return transition.to_old(news)[self._flagschema_index]
         except Exception as exc:
-            raise _transform_failed(
-                self._flagschema_transition, "backward", value, exc, instance
-            ) from exc
+            raise _transform_failed(transition, "backward", news, exc, instance) from exc
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        logical = cast(models.Field, self._flagschema_logical)
-        old_value = self.old_value_for(model_instance, getattr(model_instance, logical.attname))
+        old_value = self.old_value_for(model_instance)
         setattr(model_instance, cast(models.Field, self).attname, old_value)
         return old_value
 
@@ -508,7 +642,7 @@ class _CompanionField(_SideColumns):
 
     def __reduce__(self) -> Any:
         # Field.__reduce__ looks the field up by name on unpickling, and the old name belongs to
-        # the alias now; the private attribute name finds the companion itself.
+        # a property now; the private attribute name finds the companion itself.
         field = cast(models.Field, self)
         if not hasattr(field, "model"):
             return super().__reduce__()
@@ -531,36 +665,59 @@ def _alias_property(field: _LogicalField) -> property:
     )
 
 
-def _converting_alias_property(field: _LogicalField, companion: models.Field) -> property:
-    """``instance.<old_name>`` of a conversion: the old shape, ``backward(instance.<field>)``
-    (what the companion writes); setting it sets the field to ``forward(value)``."""
-    attname = cast(models.Field, field).attname
+def _old_shape_property(transition: Transition, index: int) -> property:
+    """``instance.<old name>`` of a conversion, split or merge: the old shape computed from the
+    new fields (what the next save writes); setting it sets the new fields from the old shape,
+    with the other old fields as they are."""
+    companion: Any = transition.old_fields[index]
+    single = len(transition.old_fields) == 1
 
     def get_old(instance: models.Model) -> Any:
-        return cast(Any, companion).old_value_for(instance, getattr(instance, attname))
+        return companion.old_value_for(instance)
 
     def set_old(instance: models.Model, value: Any) -> None:
-        transition = field._flagschema_transition
-        if value is not None and transition is not None and transition.forward is not None:
-            try:
-                value = transition.forward(value)
-            except Exception as exc:
-                raise _transform_failed(transition, "forward", value, exc, instance) from exc
-        setattr(instance, attname, value)
+        if single:
+            olds: tuple[Any, ...] = (value,)
+        else:
+            current = list(_old_shape(transition, instance))
+            current[index] = value
+            olds = tuple(current)
+        try:
+            news = transition.to_new(olds)
+        except Exception as exc:
+            raise _transform_failed(transition, "forward", olds, exc, instance) from exc
+        for field, new in zip(transition.new_fields, news, strict=True):
+            setattr(instance, field.attname, new)
 
-    return property(get_old, set_old, doc=f"Old shape of {cast(models.Field, field).name!r}.")
+    return property(get_old, set_old, doc=f"Old shape of {transition.label}.")
+
+
+def _old_shape(transition: Transition, instance: models.Model) -> tuple[Any, ...]:
+    return tuple(cast(Any, f).old_value_for(instance) for f in transition.old_fields)
 
 
 def _transform_failed(
-    transition: Transition | None, which: str, value: Any, exc: Exception, instance: Any = None
+    transition: Transition | None,
+    which: str,
+    values: tuple[Any, ...],
+    exc: Exception,
+    instance: Any = None,
+    doing: str = "writing",
 ) -> TransitionError:
     label = transition.label if transition else "a transition"
-    field = transition.field.name if transition else "?"
+    if transition is None:
+        fields = "?"
+    elif len(transition.new_fields) == 1:
+        fields = f"field {transition.field.name!r}"
+    else:
+        fields = "fields " + ", ".join(repr(f.name) for f in transition.new_fields)
     pk = getattr(instance, "pk", None) if instance is not None else None
     row = f"row pk={pk!r}" if pk is not None else "a new row"
+    args = ", ".join(repr(v) for v in values)
+    outcome = "; nothing was written." if doing == "writing" else "."
     return TransitionError(
-        f"{label}: {which}({value!r}) raised {type(exc).__name__}: {exc} while writing field "
-        f"{field!r} of {row}; nothing was written."
+        f"{label}: {which}({args}) raised {type(exc).__name__}: {exc} while {doing} {fields} "
+        f"of {row}{outcome}"
     )
 
 
@@ -572,10 +729,10 @@ def is_companion_field(field: object) -> bool:
     return isinstance(field, _CompanionField)
 
 
-def companion_of(field: object) -> models.Field | None:
-    """The companion of a logical field, or None for any other field."""
-    if isinstance(field, _LogicalField):
-        return field._flagschema_companion
+def transition_of(field: object) -> Transition | None:
+    """The transition *field* (a new or an old field of one) belongs to, or None."""
+    if isinstance(field, (_LogicalField, _CompanionField)):
+        return field._flagschema_transition
     return None
 
 
@@ -589,6 +746,8 @@ class _TransitionOptions(Options):
     _flagschema_aliases: dict[str, models.Field]
     # Companion attribute names: written, never listed by values().
     _flagschema_hidden: frozenset[str]
+    # Every name of a transition's fields -> the names that writing one of them must write.
+    _flagschema_write_groups: dict[str, tuple[str, ...]]
 
     @cached_property
     def _forward_fields_map(self) -> dict[str, Any]:
@@ -620,8 +779,10 @@ def _prepare_options(cls: type[models.Model]) -> None:
         meta.__class__ = _TransitionOptions
         meta._flagschema_aliases = {}  # type: ignore[attr-defined]
         meta._flagschema_hidden = frozenset()  # type: ignore[attr-defined]
+        meta._flagschema_write_groups = {}  # type: ignore[attr-defined]
     aliases: dict[str, models.Field] = {}
     hidden: set[str] = set()
+    groups: dict[str, tuple[str, ...]] = {}
     for field in meta.fields:  # forward fields, parents' included
         if is_logical_field(field) and cast(Any, field)._flagschema_kind == "rename":
             # A rename's old name is an alias of the field; a conversion's names the old
@@ -629,9 +790,21 @@ def _prepare_options(cls: type[models.Model]) -> None:
             aliases[cast(Any, field)._flagschema_old_name] = field
         elif is_companion_field(field):
             hidden.add(field.attname)
+        transition = transition_of(field)
+        if transition is not None and transition.label:
+            group = (
+                *(f.name for f in transition.new_fields),
+                *(f.attname for f in transition.old_fields),
+            )
+            for f in (*transition.new_fields, *transition.old_fields):
+                for key in (f.name, f.attname):
+                    groups[key] = group
+            if transition.kind == "rename":
+                groups[transition.old_name] = group
     options = cast(_TransitionOptions, meta)
     options._flagschema_aliases = aliases
     options._flagschema_hidden = frozenset(hidden)
+    options._flagschema_write_groups = groups
     cast(Any, meta)._expire_cache()
 
 
@@ -642,7 +815,7 @@ def _wrap_save_base(cls: type[models.Model]) -> None:
 
     def save_base(self: models.Model, *args: Any, update_fields: Any = None, **kwargs: Any):
         if update_fields is not None:
-            update_fields = _with_companion_names(type(self), update_fields)
+            update_fields = with_transition_names(type(self), update_fields)
         return original(self, *args, update_fields=update_fields, **kwargs)
 
     save_base._flagschema_wrapped = True  # type: ignore[attr-defined]
@@ -650,18 +823,20 @@ def _wrap_save_base(cls: type[models.Model]) -> None:
     cls.save_base = save_base  # type: ignore[method-assign]
 
 
-def _with_companion_names(model: type[models.Model], names: Any) -> frozenset[str]:
-    """``save(update_fields=...)`` naming either shape writes both columns."""
-    names = frozenset(names)
-    extra: set[str] = set()
-    for field in model._meta.concrete_fields:
-        companion = companion_of(field)
-        if companion is None:
-            continue
-        own = {field.name, field.attname, companion.name, companion.attname}
-        if names & own:
-            extra.update((field.name, companion.attname))
-    return names | extra if extra else names
+def with_transition_names(model: type[models.Model], names: Iterable[str]) -> list[str]:
+    """*names* plus, for any field of a transition among them, every field of that transition
+    (``save(update_fields=...)``, ``bulk_update()``: naming either shape writes both)."""
+    names = list(names)
+    groups: dict[str, tuple[str, ...]] = getattr(model._meta, "_flagschema_write_groups", {})
+    if not groups:
+        return names
+    seen = set(names)
+    for name in list(names):
+        for extra in groups.get(name, ()):
+            if extra not in seen:
+                seen.add(extra)
+                names.append(extra)
+    return names
 
 
 def _on_class_prepared(sender: type[models.Model], **kwargs: Any) -> None:

@@ -101,6 +101,7 @@ class _RawOldUse(NamedTuple):
     """A converted field compiled from its raw old column (see :func:`note_raw_old_use`)."""
 
     transition: Transition
+    field: str  # the new field's name
     where: str  # "a query on app.Model", for the error
     column: str  # the quoted column reference, as it appears in the statement's SQL
     compiled: float  # clock() when compiled
@@ -184,20 +185,25 @@ def start_compile(compiler: Any) -> None:
         _statement.raw_old = {k: use for k, use in raw.items() if use.in_subquery} or None
 
 
-def note_raw_old_use(expression: Any, transition: Transition, compiler: Any) -> None:
-    """A converted field was compiled from its raw old column (no ``forward_sql``)."""
+def note_raw_old_use(expression: Any, transition: Transition, compiler: Any, column: str) -> None:
+    """A new field was compiled as the raw old *column* (the quoted reference; the transition
+    has no ``forward_sql`` for it)."""
     if _statement.raw_old is None:
         _statement.raw_old = {}
-    quote = compiler.quote_name_unless_alias
-    column = f"{quote(expression.alias)}.{quote(transition.old_column)}"
     _statement.raw_old[id(expression)] = _RawOldUse(
-        transition, _where(compiler), column, clock(), bool(compiler.query.subquery)
+        transition,
+        expression.target.name,
+        _where(compiler),
+        column,
+        clock(),
+        bool(compiler.query.subquery),
     )
 
 
-def note_select(expression: Any, compiler: Any) -> None:
+def note_select(expression: Any, compiler: Any) -> bool:
     """*expression* was compiled into a SELECT list: raw old values are converted in Python
-    there, unless the SELECT is a subquery whose values another expression compares."""
+    there, unless the SELECT is a subquery whose values another expression compares. Returns
+    whether it was the raw old column."""
     raw = _statement.raw_old
     is_raw = bool(raw) and id(expression) in raw  # type: ignore[operator]
     if is_raw and not compiler.query.subquery:
@@ -205,6 +211,7 @@ def note_select(expression: Any, compiler: Any) -> None:
     if _statement.raw_selects is None or len(_statement.raw_selects) > 1000:
         _statement.raw_selects = {}  # entries of queries compiled but never iterated
     _statement.raw_selects[id(expression)] = is_raw
+    return is_raw
 
 
 def selected_raw_old(expression: Any) -> bool:
@@ -218,12 +225,21 @@ def _where(compiler: Any) -> str:
 
 
 def _refuse_raw_old_use(uses: list[_RawOldUse]) -> None:
-    transition, where = uses[0].transition, uses[0].where
+    use = uses[0]
+    transition = use.transition
+    old = ", ".join(repr(c) for c in transition.old_columns)
+    if len(transition.new_fields) == 1:
+        add = "forward_sql=<a Django expression of the old field> to the ConvertedField"
+    else:
+        add = (
+            f"forward_sql={{{use.field!r}: <a Django expression of the old fields>}} to the "
+            "Transition"
+        )
     raise TransitionError(
-        f"{where} filters, orders or aggregates on {transition.label} while it reads the old "
-        f"column {transition.old_column!r}, and the transition has no forward_sql to express "
-        "the new value in SQL, so the statement was not run. Add forward_sql=<a Django "
-        "expression of the old field> to the ConvertedField, or flip the transition to new.",
+        f"{use.where} filters, orders or aggregates on {use.field!r} of {transition.label} "
+        f"while it reads the old shape ({old}), and the transition has no forward_sql to "
+        f"express the new value in SQL, so the statement was not run. Add {add}, or flip the "
+        "transition to new.",
     )
 
 

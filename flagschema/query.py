@@ -15,12 +15,12 @@ from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Value
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.manager import BaseManager
 
 from flagschema.exceptions import TransitionError
-from flagschema.fields import companion_of
+from flagschema.fields import is_companion_field, transition_of, with_transition_names
 from flagschema.flags import reading
 from flagschema.transitions import Side, Transition
 
@@ -28,53 +28,135 @@ from flagschema.transitions import Side, Transition
 def _companion_updates(
     model: type[models.Model], values: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[tuple[Transition, Side]]]:
-    """``values`` plus, for each logical field named in it, its companion's value.
+    """``values`` plus, for the fields of each transition named in it, the other shape.
 
-    An SQL expression is given to both columns. It reads the read side, so that side is pinned
-    for the statement and its column is assigned last: MySQL and MariaDB evaluate ``SET``
+    Plain values are converted in Python. SQL expressions go to the other shape through the
+    transition's SQL transform; they read the read side, so that side is pinned for the
+    statement and its columns are assigned last: MySQL and MariaDB evaluate ``SET``
     assignments left to right, each seeing the ones before it.
     """
     meta = model._meta
     out: dict[str, Any] = {}
-    pins: list[tuple[Transition, Side]] = []
+    given: dict[Transition, dict[str, tuple[models.Field, Any]]] = {}
     for name, value in values.items():
         try:
             field = meta.get_field(name)
         except FieldDoesNotExist:
             field = None  # Django reports unknown names itself
-        companion = companion_of(field)
-        if companion is None or companion.attname in values:
-            out[name] = value
-            continue
-        if not hasattr(value, "resolve_expression"):
-            out[name] = value
-            out[companion.attname] = companion.value_from_logical(value)  # type: ignore[attr-defined]
-            continue
-        transition = companion._flagschema_transition  # type: ignore[attr-defined]
-        side = transition.read_side()
-        pins.append((transition, side))
-        # A rename stores the same value in both columns, so the same SQL expression does; a
-        # conversion gives the old column backward_sql applied to the expression.
-        other = value if transition.kind != "convert" else _backward_sql(transition, value)
-        if side == "new":  # the logical field's column is the new one: assign it last
-            out[companion.attname] = other
+        transition = transition_of(field)
+        if transition is None:
             out[name] = value
         else:
-            out[name] = value
-            out[companion.attname] = other
+            given.setdefault(transition, {})[name] = (cast(models.Field, field), value)
+    pins: list[tuple[Transition, Side]] = []
+    for transition, named in given.items():
+        writes, pinned = _transition_updates(transition, named)
+        out.update(writes)
+        if pinned is not None:
+            pins.append((transition, pinned))
     return out, pins
 
 
-def _backward_sql(transition: Transition, value: Any) -> Any:
-    """``backward_sql`` with each reference to the new field replaced by *value*."""
-    if transition.backward_sql is None:
+def _transition_updates(
+    transition: Transition, named: dict[str, tuple[models.Field, Any]]
+) -> tuple[dict[str, Any], Side | None]:
+    """The assignments of one transition's columns for ``update(**named)``, and the read side
+    to pin while it runs (None when no expression reads a side)."""
+    fields = {id(field) for field, _ in named.values()}
+    new_given = [f for f in transition.new_fields if id(f) in fields]
+    old_given = [f for f in transition.old_fields if id(f) in fields]
+    if new_given and old_given:
+        # Both shapes given: the caller writes both, as it says.
+        return {name: value for name, (_, value) in named.items()}, None
+    by_field = {id(field): value for field, value in named.values()}
+    if new_given:
+        sources, targets, which = transition.new_fields, transition.old_fields, "backward"
+    else:
+        sources, targets, which = transition.old_fields, transition.new_fields, "forward"
+    missing = [f.name for f in sources if id(f) not in by_field]
+    if missing:
         raise TransitionError(
-            f"QuerySet.update() gives {transition.label} an SQL expression ({value!r}), and "
-            "the transition has no backward_sql to compute the old column from it, so "
-            "nothing was updated. Add backward_sql=<a Django expression of the new field> "
-            "to the ConvertedField, or update with a plain value (converted in Python)."
+            f"QuerySet.update() sets {', '.join(n for n in named)} of {transition.label} "
+            f"without {', '.join(missing)}, and the other shape is computed from all of them, "
+            "so nothing was updated. Set them together in one update(), or save() each "
+            "object."
         )
-    return _substitute(copy.deepcopy(transition.backward_sql), transition.field.name, value)
+    source_values = [by_field[id(f)] for f in sources]
+    source_writes = {_write_name(f): v for f, v in zip(sources, source_values, strict=True)}
+    if not any(hasattr(v, "resolve_expression") for v in source_values):
+        try:
+            converted = (
+                transition.to_old(tuple(source_values))
+                if which == "backward"
+                else transition.to_new(tuple(source_values))
+            )
+        except Exception as exc:
+            raise TransitionError(
+                f"QuerySet.update() on {transition.label}: {which}"
+                f"({', '.join(repr(v) for v in source_values)}) raised "
+                f"{type(exc).__name__}: {exc}; nothing was updated."
+            ) from exc
+        return {
+            **source_writes,
+            **{_write_name(f): v for f, v in zip(targets, converted, strict=True)},
+        }, None
+    if transition.kind == "rename":
+        # Both columns hold the same value, so they take the same SQL expression.
+        target_writes = {_write_name(transition.companion): source_values[0]}
+    else:
+        target_writes = {
+            _write_name(target): _sql_transform(transition, which, target, sources, source_values)
+            for target in targets
+        }
+    if which == "backward":
+        new_writes, old_writes = source_writes, target_writes
+    else:
+        new_writes, old_writes = target_writes, source_writes
+    side = transition.read_side()
+    # The expressions read the read side's columns: assign those last.
+    if side == "new":
+        return {**old_writes, **new_writes}, side
+    return {**new_writes, **old_writes}, side
+
+
+def _write_name(field: models.Field) -> str:
+    # Old fields are reached by their private attribute name: the old name is a property.
+    return field.attname
+
+
+def _sql_transform(
+    transition: Transition,
+    which: str,
+    target: models.Field,
+    sources: tuple[models.Field, ...],
+    values: list[Any],
+) -> Any:
+    """The transition's SQL transform computing *target*, with each reference to a source
+    field replaced by the value given for it."""
+    template = (
+        transition.backward_sql_for(target)
+        if which == "backward"
+        else transition.forward_sql_for(target)
+    )
+    if template is None:
+        sql_name = f"{which}_sql"
+        if len(transition.new_fields) == 1 and len(transition.old_fields) == 1:
+            of = "new" if which == "backward" else "old"
+            add = f"{sql_name}=<a Django expression of the {of} field> to the ConvertedField"
+        else:
+            add = f"{sql_name}={{{target.name!r}: <a Django expression>}} to the Transition"
+        raise TransitionError(
+            f"QuerySet.update() gives {transition.label} an SQL expression "
+            f"({', '.join(repr(v) for v in values)}), and the transition has no {sql_name} to "
+            f"compute {target.name!r} from it, so nothing was updated. Add {add}, or update "
+            "with plain values (converted in Python)."
+        )
+    expression = copy.deepcopy(template)
+    for field, value in zip(sources, values, strict=True):
+        if not hasattr(value, "resolve_expression"):
+            value = Value(value, output_field=field)
+        expression = _substitute(expression, field.name, value)
+    return expression
 
 
 def _substitute(expression: Any, name: str, value: Any) -> Any:
@@ -86,19 +168,6 @@ def _substitute(expression: Any, name: str, value: Any) -> Any:
     if sources:
         expression.set_source_expressions([_substitute(s, name, value) for s in sources])
     return expression
-
-
-def _with_companions(model: type[models.Model], names: Iterable[str]) -> list[str]:
-    names = list(names)
-    for name in list(names):
-        try:
-            field = model._meta.get_field(name)
-        except FieldDoesNotExist:
-            continue
-        companion = companion_of(field)
-        if companion is not None and companion.attname not in names:
-            names.append(companion.attname)
-    return names
 
 
 def logical_path(model: type[models.Model], path: str) -> str:
@@ -171,15 +240,14 @@ class DualWriteQuerySetMixin:
     ) -> int:
         objs = tuple(objs)
         fields = list(fields)
-        expanded = _with_companions(self.model, fields)
+        expanded = with_transition_names(self.model, fields)
         if len(expanded) != len(fields):
-            for name in fields:
+            for name in expanded:
                 field = self.model._meta.get_field(name)
-                companion = companion_of(field)
-                if companion is None:
+                if not is_companion_field(field):
                     continue
                 for obj in objs:
-                    companion.pre_save(obj, add=False)
+                    cast(Any, field).pre_save(obj, add=False)
         return super().bulk_update(objs, expanded, batch_size=batch_size)  # type: ignore[misc]
 
     def __reduce__(self) -> Any:
@@ -191,7 +259,7 @@ class DualWriteQuerySetMixin:
     def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> Any:
         update_fields = kwargs.get("update_fields")
         if update_fields:
-            kwargs["update_fields"] = _with_companions(self.model, update_fields)
+            kwargs["update_fields"] = with_transition_names(self.model, update_fields)
         return super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
 
 
