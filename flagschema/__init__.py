@@ -9,6 +9,13 @@
 from flagschema.exceptions import TransitionError
 from flagschema.fields import ConvertedField, RenamedField
 from flagschema.flags import reading
-from flagschema.transitions import registry
+from flagschema.transitions import Transition, registry
 
-__all__ = ["ConvertedField", "RenamedField", "TransitionError", "reading", "registry"]
+__all__ = [
+    "ConvertedField",
+    "RenamedField",
+    "Transition",
+    "TransitionError",
+    "reading",
+    "registry",
+]

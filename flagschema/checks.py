@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import DEFAULT_DB_ALIAS, connections, models
 
-from flagschema.transitions import Transition, registry
+from flagschema.transitions import MULTI_KINDS, Transition, registry
 
 
 def check_transition_field(field: Any) -> list[checks.CheckMessage]:
@@ -48,6 +48,10 @@ def check_transition_field(field: Any) -> list[checks.CheckMessage]:
                 id="flagschema.E003",
             )
         )
+    if getattr(field, "_flagschema_kind", "") in MULTI_KINDS:
+        # A field of a Transition: its declaration was checked when it was built, and its old
+        # fields are compared with the migrations by check_against_migrations().
+        return errors
     if meta.proxy:
         errors.append(
             checks.Error(
@@ -131,7 +135,7 @@ def check_transition_field(field: Any) -> list[checks.CheckMessage]:
 
 
 def _type_mismatch(field: Any, old_name: str, old_type: Any, new_type: Any) -> checks.Error:
-    if getattr(field, "_flagschema_kind", "") == "convert":
+    if getattr(field, "_flagschema_kind", "") != "rename":
         return checks.Error(
             f"The old column {old_name!r} is {old_type} in the migrations but old= declares "
             f"{new_type}.",
@@ -147,6 +151,54 @@ def _type_mismatch(field: Any, old_name: str, old_type: Any, new_type: Any) -> c
         obj=field,
         id="flagschema.E002",
     )
+
+
+def _check_old_field(
+    transition: Transition, companion: models.Field, model_state: Any, connection: Any
+) -> list[checks.CheckMessage]:
+    meta = transition.model._meta
+    old_name = companion.name
+    declaration = "RenamedField" if transition.kind == "rename" else "ConvertedField"
+    if transition.kind in MULTI_KINDS:
+        declaration = f"Transition (as old={{{old_name!r}: ...}})"
+    known = model_state.fields.get(old_name)
+    if known is None:
+        names = ", ".join(sorted(model_state.fields)) or "none"
+        what = "old_name" if transition.kind == "rename" else "The old field"
+        return [
+            checks.Error(
+                f"{what} {old_name!r} is not a field of {meta.label} in its migrations: "
+                "makemigrations would add a new, empty column.",
+                hint=f"Name the field being changed as its migrations do (fields in the "
+                f"migrations: {names}).",
+                obj=transition.field,
+                id="flagschema.E001",
+            )
+        ]
+    old_type = known.db_type(connection)
+    # A rename keeps the type; the old field of any other change must be the one migrations
+    # know.
+    expected = transition.field if transition.kind == "rename" else companion
+    new_type = expected.db_type(connection)
+    if old_type != new_type:
+        return [_type_mismatch(transition.field, old_name, old_type, new_type)]
+    if _significant(known) != _significant(companion):
+        _, _, _, before = known.deconstruct()
+        _, _, _, now = companion.deconstruct()
+        changed = sorted(
+            k for k in set(before) | set(now) if repr(before.get(k)) != repr(now.get(k))
+        )
+        return [
+            checks.Warning(
+                f"The old field {old_name!r} differs from its migrations in "
+                f"{', '.join(changed)}: makemigrations would alter the old column.",
+                hint=f"Pass old=<the old field exactly as its migrations declare it> to the "
+                f"{declaration}, so the old column is left as it is.",
+                obj=transition.field,
+                id="flagschema.W001",
+            )
+        ]
+    return []
 
 
 def _significant(field: models.Field) -> tuple[Any, ...]:
@@ -181,45 +233,8 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
         model_state = state.models.get((meta.app_label, meta.model_name))
         if model_state is None:
             continue
-        known = model_state.fields.get(transition.old_name)
-        if known is None:
-            names = ", ".join(sorted(model_state.fields)) or "none"
-            errors.append(
-                checks.Error(
-                    f"old_name {transition.old_name!r} is not a field of {meta.label} in its "
-                    f"migrations: makemigrations would add a new, empty column.",
-                    hint=f"Set old_name to the field being renamed (fields in the migrations: "
-                    f"{names}).",
-                    obj=transition.field,
-                    id="flagschema.E001",
-                )
-            )
-            continue
-        old_type = known.db_type(connection)
-        # A rename keeps the type; a conversion's old field must be the one migrations know.
-        expected = transition.companion if transition.kind == "convert" else transition.field
-        new_type = expected.db_type(connection)
-        if old_type != new_type:
-            errors.append(
-                _type_mismatch(transition.field, transition.old_name, old_type, new_type)
-            )
-            continue
-        if _significant(known) != _significant(transition.companion):
-            _, _, _, before = known.deconstruct()
-            _, _, _, now = transition.companion.deconstruct()
-            changed = sorted(
-                k for k in set(before) | set(now) if repr(before.get(k)) != repr(now.get(k))
-            )
-            errors.append(
-                checks.Warning(
-                    f"The old field {transition.old_name!r} differs from its migrations in "
-                    f"{', '.join(changed)}: makemigrations would alter the old column.",
-                    hint="Pass old=<the old field exactly as its migrations declare it> to the "
-                    "RenamedField, so the old column is left as it is.",
-                    obj=transition.field,
-                    id="flagschema.W001",
-                )
-            )
+        for companion in transition.old_fields:
+            errors.extend(_check_old_field(transition, companion, model_state, connection))
     by_flag: dict[str, list[str]] = defaultdict(list)
     for transition in transitions:
         by_flag[transition.flag].append(transition.label)

@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING, Any, cast
 from django.apps import apps as global_apps
 from django.core import checks
 from django.db import models
+from django.db.models import DEFERRED
 from django.db.models.expressions import Col
 from django.db.models.fields import _load_field  # type: ignore[attr-defined]
 from django.db.models.functions import Cast
 from django.db.models.options import Options
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import class_prepared
+from django.db.models.sql import Query
 from django.utils.functional import cached_property
 
 from flagschema.exceptions import TransitionError
@@ -44,7 +46,7 @@ from flagschema.flags import (
     selected_raw_old,
     start_compile,
 )
-from flagschema.transitions import Side, Transition, registry
+from flagschema.transitions import MULTI_KINDS, Side, Transition, registry
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -69,6 +71,10 @@ def _compiled_side(compiler: SQLCompiler, transition: Transition) -> Side:
 
 class _SideCol(Col):
     """A column reference whose physical column is chosen when the SQL is compiled."""
+
+    def get_db_converters(self, connection: BaseDatabaseWrapper) -> list[Any]:
+        # The output field is a plain copy of the target: its converters, once.
+        return cast(Any, self.target).get_db_converters(connection)
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
         target: Any = self.target
@@ -100,16 +106,15 @@ class _ConvertedCol(_SideCol):
         raw (first) old column, which only a SELECT may use (its rows are converted by
         ``forward`` in Python); anywhere else the statement is refused before it runs."""
         field = cast(Any, self.target)
-        template = transition.forward_sql_for(field)
-        if template is not None:
+        resolved = _resolved_forward_sql(transition, field)
+        if resolved is not None:
             expression = _rebind(
-                template.resolve_expression(compiler.query, allow_joins=False),
-                {id(old): Col(self.alias, old) for old in transition.old_fields},
+                resolved, {id(old): old.get_col(self.alias) for old in transition.old_fields}
             )
             # Cast to the new field's type, so that comparisons and ordering treat the value
             # as that type (SQLite compares an expression without a type as text).
             return compiler.compile(Cast(expression, output_field=field._flagschema_plain))
-        source = Col(self.alias, transition.old_fields[0])
+        source = transition.old_fields[0].get_col(self.alias)
         sql, params = source.as_sql(compiler, compiler.connection)
         note_raw_old_use(self, transition, compiler, sql)
         return sql, params
@@ -146,7 +151,7 @@ class _ConvertedCol(_SideCol):
         # The selected value is the old column's: its own field converts it from the database
         # (the new field's converters expect the new type), then forward.
         source = transition.old_fields[0]
-        converters = Col(self.alias, source).get_db_converters(connection)
+        converters = source.get_db_converters(connection)
         index = transition.new_fields.index(self.target)
         to_new = transition.to_new
 
@@ -154,6 +159,22 @@ class _ConvertedCol(_SideCol):
             return None if value is None else to_new((value,))[index]
 
         return [*converters, convert]
+
+
+def _resolved_forward_sql(transition: Transition, field: Any) -> Any:
+    """*field*'s ``forward_sql`` resolved against its own model (the query being compiled may
+    be another model's, joined to it), or None. Resolved once; :func:`_rebind` points its
+    columns at the table alias of each use."""
+    try:
+        return field._flagschema_forward_resolved
+    except AttributeError:
+        pass
+    template = transition.forward_sql_for(field)
+    resolved = None
+    if template is not None:
+        resolved = template.resolve_expression(Query(transition.model), allow_joins=False)
+    field._flagschema_forward_resolved = resolved
+    return resolved
 
 
 def _outside_model_rows(col: Col, compiler: SQLCompiler) -> bool:
@@ -165,34 +186,52 @@ def _outside_model_rows(col: Col, compiler: SQLCompiler) -> bool:
     return any(a is col for a in query.annotation_select.values())
 
 
-class _FromOldFields:
-    """The value of a new field loaded from several old columns: computed on first access."""
+class _Marker:
+    """A value held in an instance's ``__dict__`` that its descriptor replaces when read."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
 
     def __repr__(self) -> str:
-        return "<computed from the old fields when read>"
+        return f"<{self.text}>"
 
     def __reduce__(self) -> str:
-        return "FROM_OLD_FIELDS"
+        return self.name  # pickled by reference: the module attribute
 
 
-FROM_OLD_FIELDS = _FromOldFields()
+FROM_OLD_FIELDS = _Marker("FROM_OLD_FIELDS", "computed from the old fields when read")
+"""A new field of a Transition loaded from several old columns: computed on first access."""
 
 
 class _SideColumns:
-    """``get_col`` of both fields of a transition, on Django's cached-column path."""
+    """``get_col`` of both fields of a transition, on Django's cached-column path.
+
+    The column's ``output_field`` is a plain copy of the field: expressions that combine it
+    with others (``Concat``, ``Case``) infer their type from their sources' classes, and a
+    transition's field class is a subclass that Django would report as a mixed type.
+    """
 
     _flagschema_col_class: type[_SideCol] = _SideCol
 
     def get_col(self, alias: str, output_field: models.Field | None = None) -> Col:
         field: Any = self
-        if alias == field.model._meta.db_table and (output_field is None or output_field == field):
-            return field.cached_col
+        if output_field is None or output_field == field:
+            if alias == field.model._meta.db_table:
+                return field.cached_col
+            output_field = field._flagschema_plain
         return self._flagschema_col_class(alias, field, output_field)
 
     @cached_property
     def cached_col(self) -> Col:
-        field = cast(models.Field, self)
-        return self._flagschema_col_class(field.model._meta.db_table, field)
+        field: Any = self
+        return self._flagschema_col_class(
+            field.model._meta.db_table, field, field._flagschema_plain
+        )
+
+    @cached_property
+    def _flagschema_plain(self) -> models.Field:
+        """A plain copy of this field (no transition behaviour): the type of its columns."""
+        return cast(models.Field, self).clone()
 
 
 def _rebind(expression: Any, cols: dict[int, Col]) -> Any:
@@ -366,12 +405,6 @@ class _LogicalField(RenamedField, _SideColumns):
     _flagschema_kind: str
     _flagschema_transforms: dict[str, Any]
 
-    # --- reads -----------------------------------------------------------------------------
-    @cached_property
-    def _flagschema_plain(self) -> models.Field:
-        """A plain copy of this field (no transition behaviour), for casts."""
-        return self.clone()
-
     # --- migrations ------------------------------------------------------------------------
     def deconstruct(self) -> Any:
         name, _, args, kwargs = super().deconstruct()  # type: ignore[misc]
@@ -453,9 +486,6 @@ class _LogicalField(RenamedField, _SideColumns):
 
         errors.extend(check_transition_field(cast(models.Field, self)))
         return errors
-
-
-MULTI_KINDS = frozenset({"split", "merge", "reshape"})
 
 
 def _make_companion(
@@ -623,6 +653,13 @@ class _CompanionField(_SideColumns):
             return transition.to_old(news)[self._flagschema_index]
         except Exception as exc:
             raise _transform_failed(transition, "backward", news, exc, instance) from exc
+
+    def get_default(self) -> Any:
+        # A new instance holds no value of its own for the old column, which its descriptor
+        # then derives from the new shape: a default would be written as it is by raw saves
+        # (loaddata), which do not call pre_save(). Model.__init__ sets no attribute for
+        # DEFERRED.
+        return DEFERRED
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         old_value = self.old_value_for(model_instance)

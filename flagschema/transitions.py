@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 Side = Literal["old", "new"]
 SIDES: tuple[Side, Side] = ("old", "new")
+# The kinds of a Transition declared on a model (several old or new fields).
+MULTI_KINDS = frozenset({"split", "merge", "reshape"})
 
 
 class Transition:

@@ -13,6 +13,8 @@ FLAGS = (
     "tags.slug",
     "products.price",
     "products.stock",
+    "people.name_split",
+    "places.address",
 )
 
 

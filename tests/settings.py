@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "flagschema",
     "tests.apps.rename",
     "tests.apps.convert",
+    "tests.apps.reshape",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -199,6 +199,8 @@ def test_registry_lists_the_declared_transitions() -> None:
         "rename.Customer.full_name",
         "rename.Order.reference",
         "rename.Tag.slug",
+        "reshape.Person.name_split",
+        "reshape.Place.address_merge",
     ]
     t = flagschema.registry[LABEL]
     assert (t.kind, t.old_column, t.new_column, t.flag) == (
