@@ -211,10 +211,7 @@ def check_transitions_against_migrations(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """Compare each transition's old field with the field its app's migrations know."""
-    transitions = [
-        t for t in registry if app_configs is None or t.model._meta.app_config in app_configs
-    ]
-    return check_against_migrations(transitions)
+    return check_against_migrations(_selected(app_configs))
 
 
 def check_against_migrations(transitions: list[Transition]) -> list[checks.CheckMessage]:
@@ -252,3 +249,77 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
                 )
             )
     return errors
+
+
+@checks.register(checks.Tags.models)
+def check_round_trip_samples(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Each transition's ``samples`` must come back equal from forward then backward."""
+    from flagschema.runbook.roundtrip import check_samples
+
+    errors: list[checks.CheckMessage] = []
+    for transition in _selected(app_configs):
+        for problem in check_samples(transition).problems:
+            errors.append(
+                checks.Error(
+                    f"{transition.label}: {problem.where} does not survive the round trip "
+                    f"({problem.path}): {problem.detail}.",
+                    hint="A rollback reads the old shape that backward wrote, so this value "
+                    "would be lost: make backward(forward(value)) == value, or remove the "
+                    "sample if such values cannot occur.",
+                    obj=transition.field,
+                    id="flagschema.E010",
+                )
+            )
+    return errors
+
+
+@checks.register(checks.Tags.database)
+def check_round_trip_rows(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """With ``check --database``: every row's values must survive the round trip."""
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from flagschema.runbook.roundtrip import check_rows
+
+    errors: list[checks.CheckMessage] = []
+    for transition in _selected(app_configs):
+        if transition.forward is None:
+            continue
+        for alias in databases:
+            try:
+                report = check_rows(transition, using=alias)
+            except DatabaseError as exc:
+                errors.append(
+                    checks.Warning(
+                        f"{transition.label}: the rows of database {alias!r} could not be "
+                        f"read ({type(exc).__name__}: {exc}).",
+                        hint="Apply the expand migration (manage.py migrate) first.",
+                        obj=transition.field,
+                        id="flagschema.W011",
+                    )
+                )
+                continue
+            if report.ok:
+                continue
+            keys = ", ".join(repr(pk) for pk in report.sample_pks[:10])
+            paths = sorted({p.path for p in report.problems})
+            errors.append(
+                checks.Error(
+                    f"{transition.label}: {report.failed} of {report.checked} rows in "
+                    f"{alias!r} do not survive the round trip ({'; '.join(paths)}), e.g. "
+                    f"pk {keys}.",
+                    hint="A rollback would change these rows. Fix the transforms (or the "
+                    "rows) before flipping; flagschema.runbook.roundtrip.check_rows() lists "
+                    "them.",
+                    obj=transition.field,
+                    id="flagschema.E011",
+                )
+            )
+    return errors
+
+
+def _selected(app_configs: Any) -> list[Transition]:
+    return [t for t in registry if app_configs is None or t.model._meta.app_config in app_configs]

@@ -349,6 +349,8 @@ class ConvertedField(RenamedField):
     the old field) lets filters, ordering and aggregates run while reads come from the old
     column; without it they raise :class:`~flagschema.TransitionError`. ``backward_sql`` (an
     expression of the new field) lets ``QuerySet.update()`` take an SQL expression.
+    ``samples`` are old values that the system checks convert forward and back (a value that
+    does not come back would be lost by a rollback).
 
     ``instance.<old_name>`` reads ``backward(instance.<field>)`` and sets the field to
     ``forward(value)``; ``filter(<old_name>=...)`` compares with the old column, which is
@@ -366,6 +368,7 @@ class ConvertedField(RenamedField):
         backward_sql: Any = None,
         flag: str = "",
         old_name: str = "",
+        samples: Iterable[Any] = (),
     ) -> Any:
         if field is None:
             return object.__new__(cls)
@@ -388,6 +391,7 @@ class ConvertedField(RenamedField):
             "backward": backward,
             "forward_sql": forward_sql,
             "backward_sql": backward_sql,
+            "samples": tuple(samples),
         }
         return obj
 

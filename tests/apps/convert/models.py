@@ -33,6 +33,7 @@ class Product(models.Model):
         forward_sql=F("price_cents") / 100.0,
         backward_sql=Cast(F("price") * 100, models.IntegerField()),
         flag="products.price",
+        samples=[0, 1, 99, 1234, -250],
     )
     # was: stock_text = models.CharField(max_length=10, null=True)
     stock = flagschema.ConvertedField(
@@ -41,6 +42,7 @@ class Product(models.Model):
         forward=int,
         backward=str,
         flag="products.stock",
+        samples=["0", "7", "-3"],
     )
 
     class Meta:

@@ -88,6 +88,7 @@ class Place(models.Model):
         forward=to_address,
         backward=from_address,
         flag="places.address",
+        samples=[("1 Main St", "Oslo"), (None, "Bergen"), (None, None)],
     )
 
     class Meta:
