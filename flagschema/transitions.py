@@ -68,6 +68,8 @@ class Transition:
     backward: Callable[..., Any] | None
     new_fields: tuple[models.Field, ...]
     old_fields: tuple[models.Field, ...]
+    new_names: tuple[str, ...]
+    old_names: tuple[str, ...]
 
     def __init__(
         self,
@@ -100,7 +102,8 @@ class Transition:
         both = set(old) & set(new)
         if both:
             raise TransitionError(
-                f"Transition: {', '.join(sorted(both))} is both an old and a new field; a "
+                f"Transition: {', '.join(repr(n) for n in sorted(both))} is both an old and a "
+                "new field; a "
                 "transition between columns of the same name is a ConvertedField."
             )
         if len(old) == 1 and len(new) == 1:
@@ -120,6 +123,8 @@ class Transition:
             )
         self._old_templates = dict(old)
         self._new_templates = dict(new)
+        self.old_names = tuple(old)
+        self.new_names = tuple(new)
         self.flag = flag
         self.forward = forward
         self.backward = backward
@@ -153,6 +158,8 @@ class Transition:
         self.kind = kind
         self.new_fields = (field,)
         self.old_fields = (companion,)
+        self.new_names = (field.name,)
+        self.old_names = (companion.name,)
         self.forward = forward
         self.backward = backward
         self._forward_sql = {field.name: forward_sql} if forward_sql is not None else {}
@@ -230,11 +237,11 @@ class Transition:
 
     def to_new(self, old_values: tuple[Any, ...]) -> tuple[Any, ...]:
         """The new shape of one row's old values (all NULL stays NULL)."""
-        return self._convert(self.forward, old_values, len(self.new_fields), "forward")
+        return self._convert(self.forward, old_values, len(self.new_names), "forward")
 
     def to_old(self, new_values: tuple[Any, ...]) -> tuple[Any, ...]:
         """The old shape of one row's new values (all NULL stays NULL)."""
-        return self._convert(self.backward, new_values, len(self.old_fields), "backward")
+        return self._convert(self.backward, new_values, len(self.old_names), "backward")
 
     def _convert(
         self, transform: Callable[..., Any] | None, values: tuple[Any, ...], n: int, which: str

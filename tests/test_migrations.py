@@ -17,13 +17,13 @@ from tests.apps.rename.models import Order, Tag
 from tests.helpers import set_switch
 
 
-def _changes_since(migration: str) -> list:
+def _changes_since(migration: str, app: str = "rename") -> list:
     loader = MigrationLoader(None, ignore_no_migrations=True)
-    before = loader.project_state(("rename", migration))
+    before = loader.project_state((app, migration))
     after = ProjectState.from_apps(apps)
     detector = MigrationAutodetector(before, after)
-    changes = detector.changes(graph=loader.graph, trim_to_apps={"rename"})
-    return [op for m in changes.get("rename", []) for op in m.operations]
+    changes = detector.changes(graph=loader.graph, trim_to_apps={app})
+    return [op for m in changes.get(app, []) for op in m.operations]
 
 
 def test_expand_is_exactly_one_add_field_per_transition() -> None:
@@ -37,6 +37,21 @@ def test_expand_is_exactly_one_add_field_per_transition() -> None:
         assert not field.has_default()
     assert by_name[("tag", "slug")].unique
     assert by_name[("order", "reference")].db_index
+
+
+def test_a_split_and_a_merge_expand_with_add_fields_only() -> None:
+    operations = _changes_since("0001_initial", "reshape")
+    assert all(type(op) is AddField for op in operations)
+    by_name = {(op.model_name, op.name): op.field for op in operations}
+    assert set(by_name) == {
+        ("person", "first_name"),
+        ("person", "last_name"),
+        ("place", "address"),
+    }
+    for field in by_name.values():
+        assert type(field).__module__.startswith("django.db.models.fields")  # plain fields
+        assert field.null is True and not field.has_default()
+    assert _changes_since("0002_expand", "reshape") == []
 
 
 @pytest.mark.django_db

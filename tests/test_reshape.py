@@ -5,18 +5,19 @@ SQL shows what is stored after every write."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from django import forms
 from django.core import serializers
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Upper
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, isolate_apps
 
 import flagschema
-from tests.apps.reshape.models import Person, Place, Visit
+from tests.apps.reshape.models import Person, Place, Visit, join_name, split_name
 from tests.helpers import columns, put
 
 pytestmark = pytest.mark.django_db
@@ -348,3 +349,64 @@ def test_old_shape_expressions_in_update_use_forward_sql(side: str) -> None:
     ada = Person.objects.create(first_name="Ada", last_name="Lovelace")
     Person.objects.update(name=Value("Grace Brewster Hopper"))
     assert person_row(ada) == ("Grace Brewster Hopper", "Grace", "Brewster Hopper")
+
+
+def test_update_with_a_raising_transform_names_the_transition_and_writes_nothing() -> None:
+    home = Place.objects.create(label="home", address={"street": "Main", "city": "Oslo"})
+    with pytest.raises(flagschema.TransitionError, match="nothing was updated") as info:
+        Place.objects.filter(pk=home.pk).update(address={"street": "Elm"})
+    assert "reshape.Place.address_merge" in str(info.value) and "KeyError" in str(info.value)
+    assert place_row(home) == ("Main", "Oslo", {"street": "Main", "city": "Oslo"})
+
+
+# --- the declaration --------------------------------------------------------------------------
+
+GOOD: dict[str, Any] = {
+    "old": {"name": models.CharField(max_length=10)},
+    "new": {"a": models.CharField(max_length=5), "b": models.CharField(max_length=5)},
+    "forward": split_name,
+    "backward": join_name,
+    "flag": "x.y",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"old": {}}, "takes a dict of field name -> field"),
+        ({"old": ["name"]}, "takes a dict of field name -> field"),
+        ({"new": {"a b": models.CharField()}}, "'a b' is not a field name"),
+        ({"new": {"a__b": models.CharField()}}, "'a__b' is not a field name"),
+        ({"new": {"a": "CharField"}}, "must be a plain (non-relational) model field"),
+        ({"new": {"a": models.ForeignKey("auth.User", models.CASCADE)}}, "non-relational"),
+        ({"new": {"name": models.CharField()}}, "'name' is both an old and a new field"),
+        ({"new": {"a": models.CharField()}}, "is a RenamedField (same type) or a ConvertedField"),
+        ({"forward": None}, "needs forward="),
+        ({"backward": "join"}, "needs forward="),
+        ({"flag": ""}, "needs flag="),
+        ({"forward_sql": {"c": F("name")}}, "names 'c', which is not one of a, b"),
+        ({"forward_sql": {"a": "name"}}, "must be a Django expression"),
+        ({"backward_sql": F("a")}, "takes a dict of field name -> Django expression"),
+    ],
+)
+def test_a_bad_declaration_is_a_clear_error(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(flagschema.TransitionError, match=re.escape(message)):
+        flagschema.Transition(**{**GOOD, **change})
+
+
+@isolate_apps("tests.apps.reshape")
+def test_a_transition_on_an_abstract_model_is_refused() -> None:
+    with pytest.raises(flagschema.TransitionError, match="must be declared on a concrete model"):
+
+        class Base(models.Model):
+            split = flagschema.Transition(**GOOD)
+
+            class Meta:
+                abstract = True
+                app_label = "reshape"
+
+
+def test_forward_must_return_one_value_per_new_field() -> None:
+    transition = flagschema.Transition(**{**GOOD, "forward": lambda name: name})
+    with pytest.raises(flagschema.TransitionError, match="it must return 2 values"):
+        transition.to_new(("Ada Lovelace",))

@@ -188,3 +188,16 @@ def test_base_manager_update_writes_both(side: str) -> None:
     c = Customer.objects.create(full_name="Ada")
     Customer._base_manager.filter(pk=c.pk).update(full_name="Base")
     assert both(c.pk) == ("Base", "Base")
+
+
+def test_loaddata_writes_both_columns(side: str, tmp_path) -> None:
+    """Fixtures are saved raw (no pre_save): the old column must still get the value."""
+    from django.core import serializers
+    from django.core.management import call_command
+
+    c = Customer.objects.create(full_name="Ada Lovelace", email="ada@example.com")
+    fixture = tmp_path / "customers.json"
+    fixture.write_text(serializers.serialize("json", Customer.objects.all()))
+    Customer.objects.all().delete()
+    call_command("loaddata", str(fixture), verbosity=0)
+    assert both(c.pk) == ("Ada Lovelace", "Ada Lovelace")
