@@ -581,11 +581,11 @@ class _NewShapeAttribute(DeferredAttribute):
             return self
         field: Any = self.field
         value = instance.__dict__.get(field.attname, _UNLOADED)
+        if value is _UNLOADED:  # deferred: Django loads it (and may load the marker)
+            value = super().__get__(instance, cls)
         if value is FROM_OLD_FIELDS:
             _fill_from_old_fields(instance, field._flagschema_transition)
-            return instance.__dict__[field.attname]
-        if value is _UNLOADED:
-            return super().__get__(instance, cls)
+            value = instance.__dict__[field.attname]
         return value
 
     def __set__(self, instance: Any, value: Any) -> None:

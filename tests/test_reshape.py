@@ -5,6 +5,7 @@ SQL shows what is stored after every write."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from typing import Any
 
@@ -246,6 +247,11 @@ def test_merge_reads_follow_the_flag_in_one_query(side: str) -> None:
     assert len(app_queries(ctx)) == 1
     only = Place.objects.only("address").get(pk=home.pk)
     assert only.address == expected
+    deferred = Place.objects.defer("address").get(pk=home.pk)
+    assert deferred.address == expected  # loaded on first access
+    label_only = Place.objects.only("label").get(pk=home.pk)
+    assert (label_only.address, label_only.city) == (expected, expected["city"])
+    assert pickle.loads(pickle.dumps(Place.objects.get(pk=home.pk))).address == expected
     place.label = "renamed"
     place.save()  # the loaded value is written back to both shapes
     assert place_row(place) == (expected["street"], expected["city"], expected)
