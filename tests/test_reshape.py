@@ -13,12 +13,12 @@ import pytest
 from django import forms
 from django.core import serializers
 from django.db import connection, models, transaction
-from django.db.models import F, Value
+from django.db.models import F, Max, Value
 from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext, isolate_apps
 
 import flagschema
-from tests.apps.reshape.models import Person, Place, Visit, join_name, split_name
+from tests.apps.reshape.models import Person, Place, Team, Visit, join_name, split_name
 from tests.helpers import columns, put
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +95,22 @@ def test_split_update_with_values_and_expressions(side: str) -> None:
     assert person_row(bob) == ("BOB", "BOB", "")
     sql = app_queries(ctx)[-1]
     assert "CASE" in sql.upper()  # backward_sql (and forward_sql on the old side)
+
+
+def test_split_writes_through_a_related_manager(side: str) -> None:
+    team = Team.objects.create(title="analysts")
+    ada = team.people.create(first_name="Ada", last_name="Lovelace")
+    assert person_row(ada) == ("Ada Lovelace", "Ada", "Lovelace")
+    team.people.update(first_name="Augusta", last_name="King")
+    assert person_row(ada) == ("Augusta King", "Augusta", "King")
+    (loaded,) = team.people.all()
+    loaded.last_name = "Byron"
+    team.people.bulk_update([loaded], ["last_name"])
+    assert person_row(ada) == ("Augusta Byron", "Augusta", "Byron")
+    grace = Person.objects.create(first_name="Grace", last_name="Hopper")
+    team.people.add(grace)
+    assert person_row(grace) == ("Grace Hopper", "Grace", "Hopper")
+    assert team.people.filter(last_name="Hopper").get() == grace
 
 
 def test_split_partial_update_is_refused_and_writes_nothing(side: str) -> None:
@@ -189,6 +205,10 @@ def test_split_reads_follow_the_flag(side: str, people: dict[str, Person]) -> No
     assert deferred.last_name == last
     assert Person.objects.in_bulk([cy.pk])[cy.pk].first_name == first
     assert [p.first_name for p in Person.objects.iterator()] == ["Ada", "Bob", first]
+    expected_max = "Young" if side == "new" else "Lovelace"
+    assert Person.objects.aggregate(m=Max("last_name"))["m"] == expected_max
+    upper = Person.objects.annotate(u=Upper("first_name")).get(email="cy").u
+    assert upper == first.upper()
     ada = people["ada"]
     ada.first_name = "changed"
     ada.refresh_from_db()
@@ -343,7 +363,7 @@ def test_serializers_round_trip(side: str, people: dict[str, Person]) -> None:
     first, last = _cy(side)
     data = serializers.serialize("json", Person.objects.filter(email="cy"))
     fields = json.loads(data)[0]["fields"]
-    assert fields == {"email": "cy", "first_name": first, "last_name": last}
+    assert fields == {"email": "cy", "team": None, "first_name": first, "last_name": last}
     Person.objects.all().delete()
     for obj in serializers.deserialize("json", data):
         obj.save()

@@ -29,8 +29,18 @@ def join_name(first: str | None, last: str | None) -> str:
 _SPACE = StrIndex(F("name"), Value(" "))
 
 
+class Team(models.Model):
+    title = models.CharField(max_length=50, default="")
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Person(models.Model):
     email = models.CharField(max_length=100, default="")
+    team = models.ForeignKey(
+        Team, related_name="people", null=True, blank=True, on_delete=models.SET_NULL
+    )
     # was: name = models.CharField(max_length=200)
     name_split = flagschema.Transition(
         old={"name": models.CharField(max_length=200)},

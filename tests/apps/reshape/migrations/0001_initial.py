@@ -8,11 +8,19 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
+            name="Team",
+            fields=[
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(default="", max_length=50)),
+            ],
+        ),
+        migrations.CreateModel(
             name="Person",
             fields=[
                 ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("email", models.CharField(default="", max_length=100)),
                 ("name", models.CharField(max_length=200)),
+                ("team", models.ForeignKey(blank=True, null=True, on_delete=models.deletion.SET_NULL, related_name="people", to="reshape.team")),
             ],
             options={"ordering": ["id"]},
         ),
