@@ -50,3 +50,17 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.sku
+
+
+class LineItem(models.Model):
+    """A plain model pointing at ``Product``: joins, ``select_related``, ``prefetch_related`` and
+    the related manager ``product.line_items`` reach the converted fields across a relation."""
+
+    product = models.ForeignKey(Product, related_name="line_items", on_delete=models.CASCADE)
+    quantity = models.IntegerField(default=1)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"
