@@ -117,10 +117,13 @@ class Bench:
                         times[name].append(time.perf_counter() - start)
                     finally:
                         gc.enable()
+        median = {name: statistics.median(found) for name, found in times.items()}
         row = Row(
             label,
             kind,
-            *(statistics.median(times[n]) for n in ("plain", "flag", "hand")),
+            plain=median["plain"],
+            flag=median["flag"],
+            hand=median["hand"],
             target=self.targets.get(kind),
         )
         self.rows.append(row)
