@@ -98,22 +98,33 @@ class _ConvertedCol(_SideCol):
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
         transition = cast(Any, self.target)._flagschema_transition
         if transition is not None and _compiled_side(compiler, transition) == "old":
-            return self._old_shape_sql(transition, compiler)
+            return self._old_shape_sql(transition, compiler, connection)
         return super().as_sql(compiler, connection)
 
-    def _old_shape_sql(self, transition: Transition, compiler: SQLCompiler) -> Any:
+    def _old_shape_sql(
+        self, transition: Transition, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> Any:
         """The field read from the old shape: ``forward_sql`` where it is given; otherwise the
         raw (first) old column, which only a SELECT may use (its rows are converted by
         ``forward`` in Python); anywhere else the statement is refused before it runs."""
         field = cast(Any, self.target)
         resolved = _resolved_forward_sql(transition, field)
         if resolved is not None:
-            expression = _rebind(
-                resolved, {id(old): old.get_col(self.alias) for old in transition.old_fields}
-            )
-            # Cast to the new field's type, so that comparisons and ordering treat the value
-            # as that type (SQLite compares an expression without a type as text).
-            return compiler.compile(Cast(expression, output_field=field._flagschema_plain))
+            # The SQL depends on the table alias (and how it is quoted) and the connection
+            # only: compiled once for each.
+            key = (self.alias, compiler.quote_name_unless_alias(self.alias), connection.alias)
+            compiled = field._flagschema_forward_compiled.get(key)
+            if compiled is None:
+                expression = _rebind(
+                    resolved, {id(old): old.get_col(self.alias) for old in transition.old_fields}
+                )
+                # Cast to the new field's type, so that comparisons and ordering treat the
+                # value as that type (SQLite compares an expression without a type as text).
+                sql, params = compiler.compile(
+                    Cast(expression, output_field=field._flagschema_plain)
+                )
+                compiled = field._flagschema_forward_compiled[key] = (sql, tuple(params))
+            return compiled[0], list(compiled[1])
         source = transition.old_fields[0].get_col(self.alias)
         sql, params = source.as_sql(compiler, compiler.connection)
         note_raw_old_use(self, transition, compiler, sql)
@@ -152,11 +163,18 @@ class _ConvertedCol(_SideCol):
         # (the new field's converters expect the new type), then forward.
         source = transition.old_fields[0]
         converters = source.get_db_converters(connection)
-        index = transition.new_fields.index(self.target)
-        to_new = transition.to_new
+        if len(transition.new_fields) == 1:
+            forward = transition.forward
 
-        def convert(value: Any, expression: Any, connection: Any) -> Any:
-            return None if value is None else to_new((value,))[index]
+            def convert(value: Any, expression: Any, connection: Any) -> Any:
+                return None if value is None else forward(value)
+
+        else:
+            index = transition.new_fields.index(self.target)
+            to_new = transition.to_new
+
+            def convert(value: Any, expression: Any, connection: Any) -> Any:
+                return None if value is None else to_new((value,))[index]
 
         return [*converters, convert]
 
@@ -232,6 +250,11 @@ class _SideColumns:
     def _flagschema_plain(self) -> models.Field:
         """A plain copy of this field (no transition behaviour): the type of its columns."""
         return cast(models.Field, self).clone()
+
+    @cached_property
+    def _flagschema_forward_compiled(self) -> dict[tuple[str, str, str], tuple[str, tuple]]:
+        """Compiled ``forward_sql`` of this field, by table alias and connection."""
+        return {}
 
 
 def _rebind(expression: Any, cols: dict[int, Col]) -> Any:
@@ -650,8 +673,18 @@ class _CompanionField(_SideColumns):
         """This old column's value for the new shape *instance* holds; a raising transform
         becomes a TransitionError naming the transition, the fields and the row."""
         transition = cast(Transition, self._flagschema_transition)
-        if transition.backward is None:  # a rename: the same value
+        backward = transition.backward
+        if backward is None:  # a rename: the same value
             return getattr(instance, transition.new_fields[0].attname)
+        logical = self._flagschema_logical
+        if logical is not None:  # a conversion: one value each way
+            value = getattr(instance, cast(models.Field, logical).attname)
+            if value is None:
+                return None
+            try:
+                return backward(value)
+            except Exception as exc:
+                raise _transform_failed(transition, "backward", (value,), exc, instance) from exc
         news = tuple(getattr(instance, f.attname) for f in transition.new_fields)
         try:
             return transition.to_old(news)[self._flagschema_index]

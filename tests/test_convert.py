@@ -176,3 +176,20 @@ def test_a_subquery_selecting_the_raw_old_column_is_refused(side: str) -> None:
             list(query)
     else:
         assert len(list(query)) == 1
+
+
+def test_forward_sql_across_a_relation_reads_the_related_models_column() -> None:
+    """forward_sql names ``price_cents``; LineItem has a column of that name too. Reached from
+    LineItem, the expression must read the product's column, not the line item's."""
+    from tests.apps.convert.models import LineItem
+
+    product = Product.objects.create(sku="p", price=Decimal("12.34"))
+    LineItem.objects.create(product=product, price_cents=500)
+    with flagschema.reading("convert.Product.price", "old"):
+        assert LineItem.objects.filter(product__price=Decimal("12.34")).count() == 1
+        assert LineItem.objects.filter(product__price=Decimal("5.00")).count() == 0
+        assert list(LineItem.objects.values_list("product__price", flat=True)) == [
+            Decimal("12.34")
+        ]
+        item = LineItem.objects.select_related("product").get()
+        assert item.product.price == Decimal("12.34")

@@ -58,6 +58,9 @@ class LineItem(models.Model):
 
     product = models.ForeignKey(Product, related_name="line_items", on_delete=models.CASCADE)
     quantity = models.IntegerField(default=1)
+    # The unit price when ordered: a column named like Product's old column, so that an
+    # expression resolved against the wrong model would read it silently.
+    price_cents = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
