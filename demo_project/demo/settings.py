@@ -1,4 +1,5 @@
-"""Settings of the flagschema demo: a shop renaming Customer.name to full_name, on SQLite."""
+"""Settings of the flagschema demo: a shop whose release splits, converts and renames columns
+behind waffle switches, on SQLite."""
 
 from pathlib import Path
 
