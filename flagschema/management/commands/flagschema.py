@@ -1,0 +1,76 @@
+"""``python manage.py flagschema <verb>``: the runbook, one thin command over
+:mod:`flagschema.runbook`.
+
+Each verb lives in ``flagschema/management/commands/_flagschema/<verb>.py`` with ``HELP``,
+``add_arguments(parser)`` and ``run(command, options) -> int`` (the exit status). Every verb
+takes ``--json``. Errors are :class:`~django.core.management.CommandError`, one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import sys
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+# The order `--help` lists them in; each is a module of the _flagschema package.
+ORDER = ("status", "backfill", "verify", "flip", "contract", "lint")
+
+
+def verbs() -> list[str]:
+    from flagschema.management.commands import _flagschema
+
+    found = {m.name for m in pkgutil.iter_modules(_flagschema.__path__)}
+    return sorted(found, key=lambda v: (ORDER.index(v) if v in ORDER else len(ORDER), v))
+
+
+def verb_module(verb: str) -> ModuleType:
+    return import_module(f"flagschema.management.commands._flagschema.{verb}")
+
+
+class Command(BaseCommand):
+    help = (
+        "Operate schema transitions: status, backfill LABEL, verify LABEL, flip LABEL --to "
+        "old|new --reason TEXT, contract LABEL, lint [APP ...]. Every verb takes --json."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        verbs = parser.add_subparsers(
+            dest="verb", metavar="VERB", required=True, parser_class=CommandParser
+        )
+        for verb in verbs():
+            module = verb_module(verb)
+            sub = verbs.add_parser(verb, help=module.HELP, description=module.HELP)
+            sub.add_argument(
+                "--json", action="store_true", help="print one JSON document, for scripts"
+            )
+            module.add_arguments(sub)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verb = options["verb"]
+        status = verb_module(verb).run(self, options)
+        if status:
+            # The report is printed; the status tells scripts and CI what it said.
+            sys.exit(status)
+
+    def print_json(self, data: Any) -> None:
+        self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def label_argument(parser: CommandParser) -> None:
+    parser.add_argument("label", help="the transition, app_label.Model.field (see `status`)")
+
+
+def transition_for(label: str) -> Any:
+    """The registered transition *label*, or a one-line CommandError listing the labels."""
+    from flagschema.exceptions import TransitionError
+    from flagschema.transitions import registry
+
+    try:
+        return registry[label]
+    except TransitionError as exc:
+        raise CommandError(str(exc)) from None
