@@ -39,12 +39,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        verbs = parser.add_subparsers(
+        subparsers = parser.add_subparsers(
             dest="verb", metavar="VERB", required=True, parser_class=CommandParser
         )
         for verb in verbs():
             module = verb_module(verb)
-            sub = verbs.add_parser(verb, help=module.HELP, description=module.HELP)
+            sub = subparsers.add_parser(verb, help=module.HELP, description=module.HELP)
             sub.add_argument(
                 "--json", action="store_true", help="print one JSON document, for scripts"
             )
