@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Round
 
 import flagschema
 
@@ -84,7 +84,7 @@ class FlagProduct(models.Model):
         forward=cents_to_price,
         backward=price_to_cents,
         forward_sql=F("price_cents") / 100.0,
-        backward_sql=Cast(F("price") * 100, models.IntegerField()),
+        backward_sql=Cast(Round(F("price") * 100), models.IntegerField()),
         flag="bench.price",
     )
 

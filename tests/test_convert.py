@@ -193,3 +193,12 @@ def test_forward_sql_across_a_relation_reads_the_related_models_column() -> None
         ]
         item = LineItem.objects.select_related("product").get()
         assert item.product.price == Decimal("12.34")
+
+
+@pytest.mark.parametrize("price", ["0.29", "0.57", "1.15", "2.01", "10.07"])
+def test_update_with_an_expression_rounds_to_whole_cents(side: str, price: str) -> None:
+    """A REAL (SQLite) or float intermediate times 100 is just under the integer
+    (0.29 * 100 = 28.999...): backward_sql must round, not truncate."""
+    p = Product.objects.create(sku="p", price=Decimal(price))
+    Product.objects.filter(pk=p.pk).update(price=F("price") * 1)
+    assert stored(p)[:2] == (int(Decimal(price) * 100), Decimal(price))

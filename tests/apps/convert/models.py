@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Round
 
 import flagschema
 
@@ -31,7 +31,7 @@ class Product(models.Model):
         backward=price_to_cents,
         # 100.0, not 100: integer columns divide as integers on SQLite and PostgreSQL.
         forward_sql=F("price_cents") / 100.0,
-        backward_sql=Cast(F("price") * 100, models.IntegerField()),
+        backward_sql=Cast(Round(F("price") * 100), models.IntegerField()),
         flag="products.price",
         samples=[0, 1, 99, 1234, -250],
     )
