@@ -12,29 +12,19 @@ While a switch is off, reads come from the old columns; every ORM write stores b
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import models
-from django.db.models import F, Value
-from django.db.models.functions import Cast, Concat, Round, StrIndex, Substr
-from django.db.models.lookups import Exact, GreaterThan
 
 import flagschema
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """``"Mary Ann Evans"`` -> ``("Mary", "Ann Evans")``: the first word, and the rest."""
-    first, _, last = name.partition(" ")
-    return first, last
-
-
-def join_name(first: str | None, last: str | None) -> str:
-    first, last = first or "", last or ""
-    return f"{first} {last}" if last else first
-
-
-# Where the first space of the old `name` column is (0: none).
-_SPACE = StrIndex(F("name"), Value(" "))
+from shop.transforms import (
+    NAME_BACKWARD_SQL,
+    NAME_FORWARD_SQL,
+    PRICE_BACKWARD_SQL,
+    PRICE_FORWARD_SQL,
+    cents_to_price,
+    join_name,
+    price_to_cents,
+    split_name,
+)
 
 
 class Customer(models.Model):
@@ -48,24 +38,10 @@ class Customer(models.Model):
         },
         forward=split_name,  # name -> (first_name, last_name)
         backward=join_name,  # (first_name, last_name) -> name
-        # The same in SQL, so that filters and ordering run while reads come from `name`...
-        forward_sql={
-            "first_name": models.Case(
-                models.When(GreaterThan(_SPACE, 0), then=Substr(F("name"), 1, _SPACE - 1)),
-                default=F("name"),
-            ),
-            "last_name": models.Case(
-                models.When(GreaterThan(_SPACE, 0), then=Substr(F("name"), _SPACE + 1)),
-                default=Value(""),
-            ),
-        },
-        # ... and so that update(first_name=F(...), ...) can compute `name`.
-        backward_sql={
-            "name": models.Case(
-                models.When(Exact(F("last_name"), Value("")), then=F("first_name")),
-                default=Concat(F("first_name"), Value(" "), F("last_name")),
-            ),
-        },
+        # The same in SQL, so that filters and ordering run while reads come from `name`,
+        # and so that update(first_name=F(...), ...) can compute `name`.
+        forward_sql=NAME_FORWARD_SQL,
+        backward_sql=NAME_BACKWARD_SQL,
         flag="shop.customer_name_split",
         # `manage.py check` converts these forward and back (a value that does not come back
         # would be lost by a rollback).
@@ -79,14 +55,6 @@ class Customer(models.Model):
         return join_name(self.first_name, self.last_name)
 
 
-def cents_to_price(cents: int) -> Decimal:
-    return Decimal(cents) / 100
-
-
-def price_to_cents(price: Decimal) -> int:
-    return int((Decimal(str(price)) * 100).quantize(Decimal(1)))
-
-
 class Product(models.Model):
     sku = models.CharField(max_length=20, unique=True)
     title = models.CharField(max_length=100)
@@ -96,10 +64,8 @@ class Product(models.Model):
         old=models.IntegerField(db_column="price_cents"),
         forward=cents_to_price,  # old -> new
         backward=price_to_cents,  # new -> old
-        # 100.0, not 100: integer columns divide as integers on SQLite and PostgreSQL.
-        forward_sql=F("price_cents") / 100.0,
-        # Round before the cast: a cast truncates, and 0.29 * 100 is 28.999... as a float.
-        backward_sql=Cast(Round(F("price") * 100), models.IntegerField()),
+        forward_sql=PRICE_FORWARD_SQL,
+        backward_sql=PRICE_BACKWARD_SQL,
         flag="shop.product_price",
         samples=[0, 1, 349, 1999, 123456],
     )
