@@ -1,0 +1,292 @@
+"""Verify: do the old and the new shape of every row agree?
+
+Before a flip to new (and before a contract) every row must hold the same data in both shapes:
+the new columns equal to what ``forward`` makes of the old ones. :func:`verify` counts the rows
+that disagree (*mismatched*) and the rows that have an old shape and no new one yet
+(*unfilled*: the backfill has not reached them), and names a few of their primary keys.
+
+It compares in SQL where the transition allows it, in one statement:
+
+* a rename: the old column and the new one, NULL-safe (``IS DISTINCT FROM`` and its
+  equivalents);
+* a conversion, split or merge with a ``forward_sql`` for every new field: each new column and
+  its ``forward_sql``, cast to the new field's type (as reads of the old side compute it), so
+  that decimals, integers and text compare as the new column holds them.
+
+Otherwise the rows are read in primary-key batches (never the whole table at once) and compared
+in Python: ``transition.to_new(old values) == new values``, both as the new field's Python type.
+
+>>> from flagschema.runbook.verify import verify
+>>> report = verify(registry["shop.Order.reference"])
+>>> report.clean, report.mismatched, report.sample_pks
+(False, 1, [1017])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.db import models
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.expressions import Expression
+from django.db.models.functions import Cast
+
+from flagschema.flags import reading
+from flagschema.runbook.rows import rows, unfilled_q
+from flagschema.transitions import Transition, registry
+
+# How many primary keys a report names (its counts are always complete).
+MAX_SAMPLES = 10
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` found for one transition.
+
+    ``checked`` rows were compared; ``mismatched`` of them hold a new shape that is not what
+    ``forward`` makes of their old shape; ``unfilled`` have an old shape and no new shape yet
+    (:func:`flagschema.runbook.rows.unfilled_q`). ``sample_pks`` names up to ten of them,
+    mismatching rows first. ``method`` is ``"sql"`` or ``"python"``.
+    """
+
+    label: str
+    checked: int
+    mismatched: int
+    unfilled: int
+    sample_pks: list[Any] = field(default_factory=list)
+    method: str = "sql"
+
+    @property
+    def clean(self) -> bool:
+        """Every checked row holds both shapes, and they agree."""
+        return self.mismatched == 0 and self.unfilled == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "clean": self.clean}
+
+
+def verify(
+    transition: Transition | str,
+    *,
+    using: str = "default",
+    limit: int | None = None,
+    batch_size: int = 10_000,
+    record: bool = True,
+) -> VerifyReport:
+    """Compare the old and new shapes of the rows of *transition*'s table (a transition or its
+    label), in SQL where possible, else in Python in primary-key batches of *batch_size*.
+
+    *limit* compares only the first *limit* rows in primary-key order. With *record*, the
+    result is stored as a :class:`~flagschema.models.VerifyRun` (which ``flip`` and
+    ``contract`` consult)."""
+    if isinstance(transition, str):
+        transition = registry[transition]
+    if limit is not None and limit < 0:
+        raise ValueError(f"verify(limit={limit!r}): the limit is a number of rows, 0 or more.")
+    if batch_size < 1:
+        raise ValueError(f"verify(batch_size={batch_size!r}): a batch is at least one row.")
+    with reading(transition, "new"):  # the new fields name their own columns
+        if sql_comparable(transition):
+            report = _verify_sql(transition, using, limit)
+        else:
+            report = _verify_python(transition, using, limit, batch_size)
+    if record:
+        from flagschema.models import VerifyRun
+
+        VerifyRun.objects.using(using).create(
+            label=report.label,
+            checked=report.checked,
+            mismatched=report.mismatched,
+            unfilled=report.unfilled,
+            sample_pks=json.dumps(report.sample_pks, default=str),
+        )
+    return report
+
+
+def sql_comparable(transition: Transition) -> bool:
+    """Whether the new shape can be computed from the old one in SQL: a rename, or a
+    ``forward_sql`` for every new field. The backfill uses the same expressions."""
+    return transition.kind == "rename" or all(
+        transition.forward_sql_for(f) is not None for f in transition.new_fields
+    )
+
+
+def expected_new(transition: Transition, new_field: models.Field) -> Any:
+    """The SQL expression of the old fields that *new_field*'s column should hold.
+
+    Use it inside ``reading(transition, "new")``: old fields are named by their attribute
+    names (a rename's old name is an alias of the new field)."""
+    if transition.kind == "rename":
+        return F(transition.old_fields[0].attname)
+    expression = transition.forward_sql_for(new_field)
+    if expression is None:
+        raise ValueError(f"{transition.label}: {new_field.name!r} has no forward_sql.")
+    # As the new field's type, like reads of the old side (fields._ConvertedCol): compared
+    # with the new column, `12.345` must be the `12.35` a numeric(12, 2) column holds.
+    return Cast(expression, output_field=new_field.clone())
+
+
+class DistinctFrom(Expression):
+    """``lhs IS DISTINCT FROM rhs``: true when exactly one is NULL, or both are not NULL and
+    differ (a plain ``=`` is NULL, not false, when one side is NULL)."""
+
+    conditional = True
+
+    def __init__(self, lhs: Any, rhs: Any) -> None:
+        super().__init__(output_field=models.BooleanField())
+        self.lhs, self.rhs = lhs, rhs
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.lhs, self.rhs]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        self.lhs, self.rhs = exprs
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Dispatched here rather than by as_<vendor>(): aggregates compile their filter with
+        # as_sql() directly.
+        lhs, lhs_params = compiler.compile(self.lhs)
+        rhs, rhs_params = compiler.compile(self.rhs)
+        params = [*lhs_params, *rhs_params]
+        if connection.vendor == "postgresql":
+            return f"({lhs} IS DISTINCT FROM {rhs})", params
+        if connection.vendor == "sqlite":
+            return f"({lhs} IS NOT {rhs})", params
+        if connection.vendor == "mysql":
+            return f"(NOT ({lhs} <=> {rhs}))", params
+        both = [*params, *params]
+        return (
+            f"(CASE WHEN {lhs} IS NULL AND {rhs} IS NULL THEN 0 WHEN {lhs} = {rhs} THEN 0 "
+            "ELSE 1 END = 1)",
+            both,
+        )
+
+
+def mismatch_q(transition: Transition) -> Q:
+    """Rows whose new shape is not what their old shape gives, in SQL (inside
+    ``reading(transition, "new")``; see :func:`sql_comparable`). Unfilled rows match too:
+    exclude them with ``~unfilled_q(transition)``."""
+    return Q(
+        *(
+            Q(DistinctFrom(F(f.attname), expected_new(transition, f)))
+            for f in transition.new_fields
+        ),
+        _connector=Q.OR,
+    )
+
+
+def _limited(transition: Transition, using: str, limit: int | None) -> QuerySet[Any]:
+    queryset = rows(transition, using)
+    if limit is None:
+        return queryset
+    if limit == 0:
+        return queryset.none()
+    last = list(queryset.order_by("pk").values_list("pk", flat=True)[limit - 1 : limit])
+    return queryset.filter(pk__lte=last[0]) if last else queryset
+
+
+def _verify_sql(transition: Transition, using: str, limit: int | None) -> VerifyReport:
+    queryset = _limited(transition, using, limit)
+    unfilled = unfilled_q(transition)
+    mismatch = mismatch_q(transition) & ~unfilled
+    # One scan of the table for the three counts.
+    counts = queryset.aggregate(
+        checked=Count("pk"),
+        mismatched=Count("pk", filter=mismatch),
+        unfilled=Count("pk", filter=unfilled),
+    )
+    report = VerifyReport(
+        transition.label,
+        checked=counts["checked"],
+        mismatched=counts["mismatched"],
+        unfilled=counts["unfilled"],
+        method="sql",
+    )
+    # Another scan to name keys only when there is something to name.
+    for count, condition in ((report.mismatched, mismatch), (report.unfilled, unfilled)):
+        wanted = MAX_SAMPLES - len(report.sample_pks)
+        if count and wanted > 0:
+            found = queryset.filter(condition).order_by("pk").values_list("pk", flat=True)
+            report.sample_pks.extend(found[:wanted])
+    return report
+
+
+def _verify_python(
+    transition: Transition, using: str, limit: int | None, batch_size: int
+) -> VerifyReport:
+    report = VerifyReport(transition.label, checked=0, mismatched=0, unfilled=0, method="python")
+    unfilled_pks: list[Any] = []
+    new_fields = transition.new_fields
+    for pk, olds, news in _batches(transition, using, limit, batch_size):
+        report.checked += 1
+        if all(v is None for v in news):
+            if any(v is not None for v in olds):
+                report.unfilled += 1
+                if len(unfilled_pks) < MAX_SAMPLES:
+                    unfilled_pks.append(pk)
+            continue
+        try:
+            expected = transition.to_new(olds)
+        except Exception:
+            agree = False  # an old shape that cannot be converted agrees with nothing
+        else:
+            agree = all(
+                _same(f, want, got)
+                for f, want, got in zip(new_fields, expected, news, strict=True)
+            )
+        if not agree:
+            report.mismatched += 1
+            if len(report.sample_pks) < MAX_SAMPLES:
+                report.sample_pks.append(pk)
+    report.sample_pks.extend(unfilled_pks[: MAX_SAMPLES - len(report.sample_pks)])
+    return report
+
+
+def _batches(
+    transition: Transition, using: str, limit: int | None, batch_size: int
+) -> Iterator[tuple[Any, tuple[Any, ...], tuple[Any, ...]]]:
+    """(pk, old values, new values) of each row in primary-key order, read *batch_size* rows
+    at a time."""
+    old_names = [f.attname for f in transition.old_fields]
+    new_names = [f.attname for f in transition.new_fields]
+    n_old = len(old_names)
+    base = rows(transition, using).order_by("pk")
+    seen = 0
+    last = None
+    while limit is None or seen < limit:
+        query = base if last is None else base.filter(pk__gt=last)
+        size = batch_size if limit is None else min(batch_size, limit - seen)
+        batch = list(query.values_list("pk", *old_names, *new_names)[:size])
+        for row in batch:
+            yield row[0], tuple(row[1 : 1 + n_old]), tuple(row[1 + n_old :])
+        if len(batch) < size:
+            return
+        seen += len(batch)
+        last = batch[-1][0]
+
+
+def _same(new_field: models.Field, expected: Any, stored: Any) -> bool:
+    """Whether *stored* (read from the new column) is what *expected* (from ``forward``) is
+    once stored in it: compared as the field's Python type, decimals at its scale."""
+    if expected == stored:
+        return True
+    if expected is None or stored is None:
+        return False
+    try:
+        want = new_field.to_python(expected)
+        got = new_field.to_python(stored)
+    except Exception:
+        return False
+    places = getattr(new_field, "decimal_places", None)
+    if isinstance(want, Decimal) and isinstance(got, Decimal) and places is not None:
+        try:
+            quantum = Decimal(1).scaleb(-places)
+            # Databases round a numeric half away from zero.
+            return want.quantize(quantum, ROUND_HALF_UP) == got.quantize(quantum, ROUND_HALF_UP)
+        except InvalidOperation:
+            return False
+    return bool(want == got)
