@@ -12,7 +12,10 @@ class FlagschemaConfig(AppConfig):
 
         from flagschema import checks  # noqa: F401  (registers the system checks)
         from flagschema.flags import install_statement_boundary
+        from flagschema.runbook.flip import connect_waffle_signals
 
         connection_created.connect(install_statement_boundary)
         for connection in connections.all(initialized_only=True):
             install_statement_boundary(connection)
+        # Flips made in waffle's admin or with waffle_switch are recorded too.
+        connect_waffle_signals()

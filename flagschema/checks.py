@@ -273,6 +273,63 @@ def check_round_trip_samples(app_configs: Any = None, **kwargs: Any) -> list[che
     return errors
 
 
+@checks.register(checks.Tags.caches)
+def check_flag_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A flip reaches other processes through waffle's cache: it must be shared."""
+    if settings.DEBUG or not len(registry):
+        return []
+    from flagschema.runbook.flip import _waffle_cache
+
+    alias, backend = _waffle_cache()
+    if not backend.endswith("LocMemCache"):
+        return []
+    return [
+        checks.Warning(
+            f"waffle's cache {alias!r} is a LocMemCache: each process keeps its own copy of a "
+            "switch, so a flip (a rollback!) reaches the other processes only when their "
+            "copy expires, minutes later.",
+            hint="Point WAFFLE_CACHE_NAME (or the 'default' cache) at a cache shared by every "
+            "process, e.g. django.core.cache.backends.redis.RedisCache.",
+            obj=alias,
+            id="flagschema.W010",
+        )
+    ]
+
+
+@checks.register(checks.Tags.database)
+def check_columns_exist(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """With ``check --database``: every declared transition's columns are in its table."""
+    errors: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        for transition in _selected(app_configs):
+            missing = _missing_columns(transition, alias)
+            if missing:
+                errors.append(
+                    checks.Error(
+                        f"{transition.label}: the table "
+                        f"{transition.model._meta.db_table!r} in database {alias!r} has no "
+                        f"column {', '.join(repr(c) for c in missing)}.",
+                        hint="Apply the expand migration (manage.py migrate) before the code "
+                        "that declares the transition runs: its writes need both shapes.",
+                        obj=transition.field,
+                        id="flagschema.E012",
+                    )
+                )
+    return errors
+
+
+def _missing_columns(transition: Transition, alias: str) -> list[str]:
+    connection = connections[alias]
+    table = transition.model._meta.db_table
+    with connection.cursor() as cursor:
+        if table not in connection.introspection.table_names(cursor):
+            return [*transition.old_columns, *transition.new_columns]
+        present = {c.name for c in connection.introspection.get_table_description(cursor, table)}
+    return [c for c in (*transition.old_columns, *transition.new_columns) if c not in present]
+
+
 @checks.register(checks.Tags.database)
 def check_round_trip_rows(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
@@ -289,6 +346,8 @@ def check_round_trip_rows(
         if transition.forward is None:
             continue
         for alias in databases:
+            if _missing_columns(transition, alias):
+                continue  # reported by check_columns_exist
             try:
                 report = check_rows(transition, using=alias)
             except DatabaseError as exc:

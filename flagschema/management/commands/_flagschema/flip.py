@@ -1,0 +1,73 @@
+"""``flagschema flip LABEL --to old|new --reason TEXT [--force] [--actor NAME] [--json]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from flagschema.exceptions import TransitionError
+from flagschema.management.commands.flagschema import label_argument, transition_for
+from flagschema.runbook.flip import flip
+
+HELP = (
+    "flip a transition's read side (a rollback is --to old); a flip to new is refused "
+    "while verify finds mismatching or unfilled rows, unless --force"
+)
+
+
+def add_arguments(parser: CommandParser) -> None:
+    label_argument(parser)
+    parser.add_argument("--to", required=True, choices=["old", "new"], help="the side to read")
+    parser.add_argument(
+        "--reason", required=True, help="why, for the audit record (an incident id helps)"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="flip to new even when verify finds mismatching or unfilled rows",
+    )
+    parser.add_argument("--actor", help="who flips (default: the OS user)")
+    parser.add_argument(
+        "--database", default="default", help="the database alias (default: %(default)s)"
+    )
+
+
+def run(command: Any, options: dict[str, Any]) -> int:
+    transition = transition_for(options["label"])
+    try:
+        result = flip(
+            transition,
+            options["to"],
+            reason=options["reason"],
+            actor=options.get("actor"),
+            force=options["force"],
+            using=options["database"],
+        )
+    except TransitionError as exc:
+        raise CommandError(str(exc)) from None
+    if options["json"]:
+        command.print_json(result.as_dict())
+        return 0
+    style = command.style
+    if not result.changed:
+        command.stdout.write(
+            f"{result.label} already reads {result.to_side.upper()}; nothing was changed."
+        )
+        return 0
+    forced = style.WARNING(" (forced)") if result.forced else ""
+    command.stdout.write(
+        style.SUCCESS(
+            f"{result.label} now reads {result.to_side.upper()} (was {result.from_side.upper()})."
+        )
+        + forced
+    )
+    command.stdout.write(f"Switch {result.flag!r}; recorded as flip #{result.event_id}.")
+    command.stdout.write(f"When: {result.propagation}.")
+    for warning in result.warnings:
+        command.stdout.write(style.WARNING(f"Warning: {warning}"))
+    other = "new" if result.to_side == "old" else "old"
+    command.stdout.write(
+        f"Undo: manage.py flagschema flip {result.label} --to {other} --reason '...'"
+    )
+    return 0

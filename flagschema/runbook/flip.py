@@ -1,0 +1,270 @@
+"""Flip a transition's read side, with the safety rules and the audit record.
+
+A flip to new is refused while the new shape is not known to be right (verify finds mismatching
+or unfilled rows, or a declared sample does not survive the round trip), unless forced. Every
+flip, whoever makes it, is recorded as a :class:`~flagschema.models.FlipEvent`: flips made here
+directly, flips made in waffle's own admin or with ``waffle_switch`` by the signal receivers
+below.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import getpass
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from flagschema import flags
+from flagschema.conf import get_setting
+from flagschema.defaults import FLAG_BACKEND
+from flagschema.exceptions import TransitionError
+from flagschema.transitions import SIDES, Side, Transition, registry
+
+
+class FlipRefused(TransitionError):
+    """The flip was not made; the message says why and how to proceed."""
+
+
+@dataclass
+class FlipResult:
+    label: str
+    flag: str
+    from_side: Side
+    to_side: Side
+    changed: bool
+    forced: bool = False
+    actor: str = ""
+    reason: str = ""
+    host: str = ""
+    event_id: int | None = None
+    verify: dict[str, Any] | None = None
+    propagation: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def current_side(transition: Transition) -> Side:
+    """The side the flag names now, asked of the backend itself (no pin, no cached state)."""
+    return "new" if flags.cache.backend()(transition.flag) else "old"
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a container without passwd)
+        return ""
+
+
+def flip(
+    transition: Transition,
+    to: str,
+    *,
+    reason: str,
+    actor: str | None = None,
+    force: bool = False,
+    source: str = "command",
+    using: str = "default",
+) -> FlipResult:
+    """Make *transition* read from *to*; see the module docstring for the rules."""
+    if to not in SIDES:
+        raise FlipRefused(f"--to must be 'old' or 'new', not {to!r}.")
+    side: Side = "new" if to == "new" else "old"
+    if not reason or not reason.strip():
+        raise FlipRefused(
+            f"A flip of {transition.label} needs a reason (--reason TEXT): it goes into the "
+            "audit record that the next person on call reads."
+        )
+    if get_setting("FLAG_BACKEND") != FLAG_BACKEND:
+        raise FlipRefused(
+            f"{transition.label} reads its side from FLAGSCHEMA_FLAG_BACKEND="
+            f"{get_setting('FLAG_BACKEND')!r}, not from a waffle switch: flip "
+            f"{transition.flag!r} in that flag system."
+        )
+    before = current_side(transition)
+    result = FlipResult(
+        label=transition.label,
+        flag=transition.flag,
+        from_side=before,
+        to_side=side,
+        changed=before != side,
+        forced=force,
+        actor=actor if actor is not None else default_actor(),
+        reason=reason.strip(),
+        host=socket.gethostname(),
+        propagation=propagation(),
+        warnings=propagation_warnings(),
+    )
+    if not result.changed:
+        return result
+    if side == "new":
+        result.verify = _check_before_flip_to_new(transition, force=force, using=using)
+    _set_switch(transition, side, result, source=source)
+    return result
+
+
+def _check_before_flip_to_new(
+    transition: Transition, *, force: bool, using: str
+) -> dict[str, Any] | None:
+    from flagschema.runbook.roundtrip import check_samples
+    from flagschema.runbook.verify import verify
+
+    problems: list[str] = []
+    samples = check_samples(transition)
+    if not samples.ok:
+        first = samples.problems[0]
+        problems.append(
+            f"{samples.failed} declared sample(s) do not survive the round trip, e.g. "
+            f"{first.where}: {first.detail}"
+        )
+    report = verify(transition, using=using)
+    if not report.clean:
+        keys = ", ".join(repr(pk) for pk in report.sample_pks[:5])
+        problems.append(
+            f"verify found {report.mismatched} mismatching and {report.unfilled} unfilled "
+            f"row(s) of {report.checked}" + (f" (pk {keys})" if keys else "")
+        )
+    if problems and not force:
+        raise FlipRefused(
+            f"{transition.label} was not flipped to new: {'; '.join(problems)}. Run "
+            f"`flagschema backfill {transition.label}`, fix the rows or the transforms, and "
+            "verify again; or flip with --force to read the new shape anyway."
+        )
+    return report.as_dict()
+
+
+_recording = contextvars.ContextVar("flagschema_flip_recording", default=False)
+
+
+@contextmanager
+def _flipping() -> Iterator[None]:
+    """Switch saves inside are recorded by :func:`flip` itself, not by the signal receiver."""
+    token = _recording.set(True)
+    try:
+        yield
+    finally:
+        _recording.reset(token)
+
+
+def _set_switch(transition: Transition, side: Side, result: FlipResult, *, source: str) -> None:
+    from waffle import get_waffle_switch_model
+
+    from flagschema.models import FlipEvent
+
+    switch_model = get_waffle_switch_model()
+    with transaction.atomic(), _flipping():
+        switch, _ = switch_model.objects.select_for_update().get_or_create(name=transition.flag)
+        switch.active = side == "new"
+        switch.save()
+        # Every transition reading this flag flips with it.
+        for label in labels_of_flag(transition.flag):
+            event = FlipEvent.objects.create(
+                label=label,
+                flag=transition.flag,
+                from_side=result.from_side,
+                to_side=side,
+                actor=result.actor,
+                reason=result.reason,
+                host=result.host,
+                source=source,
+                forced=result.forced,
+            )
+            if label == transition.label:
+                result.event_id = event.pk
+    # waffle drops its cached copy when the transaction commits; inside an outer transaction
+    # (a test, a caller's atomic block) that is later, so drop it now as well.
+    switch.flush()
+    flags.cache.forget(transition.flag)
+
+
+def labels_of_flag(flag: str) -> list[str]:
+    return [t.label for t in registry if t.flag == flag]
+
+
+def _waffle_cache() -> tuple[str, str]:
+    from waffle.utils import get_setting as waffle_setting
+
+    alias = waffle_setting("CACHE_NAME") or "default"
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", "?")
+    return alias, backend
+
+
+def propagation() -> str:
+    """How soon every process reads the new side."""
+    alias, backend = _waffle_cache()
+    ttl = float(get_setting("FLAG_TTL"))
+    return (
+        f"every process reads it within {ttl:g} s (FLAGSCHEMA_FLAG_TTL) plus one round trip "
+        f"to waffle's cache {alias!r} ({backend.rsplit('.', 1)[-1]})"
+    )
+
+
+def propagation_warnings() -> list[str]:
+    alias, backend = _waffle_cache()
+    if backend.endswith("LocMemCache"):
+        return [
+            f"waffle's cache {alias!r} is a LocMemCache, one per process: other processes "
+            "keep their cached switch until it expires. Use a shared cache (Redis) in "
+            "production."
+        ]
+    return []
+
+
+# --- flips made outside flagschema -----------------------------------------------------------
+
+
+def _before_switch_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    if raw or _recording.get() or not labels_of_flag(instance.name):
+        return
+    previous = sender.objects.filter(pk=instance.pk).values_list("active", flat=True).first()
+    instance._flagschema_was_active = bool(previous) if instance.pk else False
+
+
+def _after_switch_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    if raw or _recording.get() or not hasattr(instance, "_flagschema_was_active"):
+        return
+    was = instance.__dict__.pop("_flagschema_was_active")
+    if bool(instance.active) != was:
+        _record_outside_flip(instance.name, was, bool(instance.active))
+
+
+def _after_switch_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # A deleted switch reads as off.
+    if not _recording.get() and instance.active and labels_of_flag(instance.name):
+        _record_outside_flip(instance.name, True, False)
+
+
+def _record_outside_flip(flag: str, was: bool, now: bool) -> None:
+    from flagschema.models import FlipEvent
+
+    for label in labels_of_flag(flag):
+        FlipEvent.objects.create(
+            label=label,
+            flag=flag,
+            from_side="new" if was else "old",
+            to_side="new" if now else "old",
+            actor="",
+            reason="switched in waffle, not through flagschema",
+            host=socket.gethostname(),
+            source="waffle",
+        )
+    flags.cache.forget(flag)
+
+
+def connect_waffle_signals() -> None:
+    from django.db.models.signals import post_delete, post_save, pre_save
+    from waffle import get_waffle_switch_model
+
+    model = get_waffle_switch_model()
+    pre_save.connect(_before_switch_save, sender=model, dispatch_uid="flagschema-switch-pre")
+    post_save.connect(_after_switch_save, sender=model, dispatch_uid="flagschema-switch-post")
+    post_delete.connect(
+        _after_switch_delete, sender=model, dispatch_uid="flagschema-switch-delete"
+    )
