@@ -9,3 +9,8 @@ FLAG_TTL = 1.0
 
 #: Dotted path to a callable ``(flag_name: str) -> bool``; true means "read the new side".
 FLAG_BACKEND = "flagschema.flags.waffle_switch_is_active"
+
+#: Migrations ``flagschema lint`` accepts without a ``flagschema_accepted`` attribute in their
+#: class, as ``"app_label.migration_name"``: the history from before lint ran in CI, or the
+#: migrations of an app you cannot edit.
+LINT_ACCEPTED: tuple[str, ...] = ()
