@@ -228,3 +228,15 @@ def test_verify_reads_the_new_columns_whatever_the_read_side(side: str) -> None:
     assert verify("rename.Customer.full_name").sample_pks == [customer.pk]
     assert verify("convert.Product.price").sample_pks == [product.pk]
     assert verify("convert.Product.stock").clean
+
+
+@pytest.mark.parametrize("drift", ["ADA LOVELACE", "Ada Lovelace ", "Ada  Lovelace"])
+def test_text_is_compared_byte_for_byte(drift: str) -> None:
+    """A drift in case or trailing spaces is a drift, whatever the column's collation (MariaDB's
+    default ones compare 'Ada' and 'ADA ' equal)."""
+    customer = Customer.objects.create(full_name="Ada Lovelace")
+    person = Person.objects.create(first_name="Ada", last_name="Lovelace")
+    put(Customer, customer.pk, full_name=drift)
+    put(Person, person.pk, name=drift)
+    assert verify("rename.Customer.full_name").sample_pks == [customer.pk]
+    assert verify("reshape.Person.name_split").sample_pks == [person.pk]

@@ -125,9 +125,18 @@ def expected_new(transition: Transition, new_field: models.Field) -> Any:
     expression = transition.forward_sql_for(new_field)
     if expression is None:
         raise ValueError(f"{transition.label}: {new_field.name!r} has no forward_sql.")
-    # As the new field's type, like reads of the old side (fields._ConvertedCol): compared
-    # with the new column, `12.345` must be the `12.35` a numeric(12, 2) column holds.
-    return Cast(expression, output_field=new_field.clone())
+    return Cast(expression, output_field=_cast_type(new_field))
+
+
+def _cast_type(new_field: models.Field) -> models.Field:
+    """The type *new_field*'s expected value is cast to: the field's own, like reads of the old
+    side (``fields._ConvertedCol``), so that `12.345` compares as the `12.35` a numeric(12, 2)
+    column holds and the backfill writes what those reads returned. Text is cast without its
+    length: ``CAST(... AS varchar(100))`` truncates a longer value silently, where the
+    column's own check refuses it (backfill) and the comparison must see it differ (verify)."""
+    if isinstance(new_field, (models.CharField, models.TextField)):
+        return models.TextField()
+    return new_field.clone()
 
 
 class DistinctFrom(Expression):
@@ -157,6 +166,10 @@ class DistinctFrom(Expression):
         if connection.vendor == "sqlite":
             return f"({lhs} IS NOT {rhs})", params
         if connection.vendor == "mysql":
+            if isinstance(self.lhs.output_field, (models.CharField, models.TextField)):
+                # Byte for byte: text columns compare under their collation, usually
+                # case-insensitive and blind to trailing spaces ('Ada' = 'ADA ').
+                lhs, rhs = f"CAST({lhs} AS BINARY)", f"CAST({rhs} AS BINARY)"
             return f"(NOT ({lhs} <=> {rhs}))", params
         both = [*params, *params]
         return (
