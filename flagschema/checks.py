@@ -126,12 +126,26 @@ def check_transition_field(field: Any) -> list[checks.CheckMessage]:
         )
     old_template = field._flagschema_old_template
     if old_template is not None and getattr(field, "_flagschema_kind", "rename") == "rename":
-        connection = connections[DEFAULT_DB_ALIAS]
+        connection = _types_connection()
         old_type = old_template.db_type(connection)
         new_type = field.db_type(connection)
         if old_type != new_type:
             errors.append(_type_mismatch(field, old_name, old_type, new_type))
     return errors
+
+
+def _types_connection() -> Any:
+    """A database wrapper of the default database's engine that answers ``db_type()`` without
+    connecting (checks run on every manage.py command, also where no database is reachable;
+    MySQL's type map would otherwise ask the server its version)."""
+    from flagschema.runbook.lint import offline_backends
+
+    engine = settings.DATABASES[DEFAULT_DB_ALIAS].get("ENGINE")
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
+    for found_vendor, wrapper in offline_backends():
+        if found_vendor == vendor and wrapper.settings_dict.get("ENGINE") == engine:
+            return wrapper
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def _type_mismatch(field: Any, old_name: str, old_type: Any, new_type: Any) -> checks.Error:
@@ -221,7 +235,7 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
 
     loader = MigrationLoader(None, ignore_no_migrations=True)
     state = loader.project_state()
-    connection = connections[DEFAULT_DB_ALIAS]
+    connection = _types_connection()
     errors: list[checks.CheckMessage] = []
     for transition in transitions:
         meta = transition.model._meta

@@ -233,3 +233,32 @@ def test_the_installed_test_app_is_clean() -> None:
 def test_a_non_field_first_argument_is_a_clear_type_error() -> None:
     with pytest.raises(TypeError, match="RenamedField takes the new field"):
         flagschema.RenamedField("name", old_name="name", flag="f")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("vendor", ["mariadb", "postgresql"])
+def test_the_checks_connect_to_no_database(vendor: str) -> None:
+    """`manage.py check` (and every command it precedes, such as `flagschema lint` in a CI job
+    without a database) must not need a reachable server."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "FLAGSCHEMA_TEST_DB": vendor,
+        "FLAGSCHEMA_TEST_DB_HOST": "127.0.0.1",
+        "FLAGSCHEMA_TEST_DB_PORT": "1",  # nothing listens there
+    }
+    env.pop("FLAGSCHEMA_TEST_REDIS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "System check identified" in done.stdout + done.stderr

@@ -255,7 +255,6 @@ def _record_outside_flip(flag: str, was: bool, now: bool) -> None:
             host=socket.gethostname(),
             source="waffle",
         )
-    flags.cache.forget(flag)
 
 
 def connect_waffle_signals() -> None:
