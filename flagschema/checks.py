@@ -220,6 +220,22 @@ def _significant(field: models.Field) -> tuple[Any, ...]:
     return path, tuple(args), tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
 
 
+def _still_declared(transition: Transition, migration: str) -> checks.CheckMessage:
+    """The transition's contract migration exists, and the code still declares it."""
+    from flagschema.runbook.contract import code_change
+
+    plain = "; ".join(code_change(transition).plain)
+    return checks.Error(
+        f"The migration {transition.model._meta.app_label}.{migration} drops "
+        f"{', '.join(map(repr, transition.old_names))} (the contract of {transition.label}), "
+        "but the model still declares the transition.",
+        hint="Apply the code change `flagschema contract` printed, in the same release as that "
+        f"migration: the transition becomes `{plain}`.",
+        obj=transition.field,
+        id="flagschema.E001",
+    )
+
+
 @checks.register(checks.Tags.models)
 def check_transitions_against_migrations(
     app_configs: Any = None, **kwargs: Any
@@ -233,6 +249,8 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
         return []
     from django.db.migrations.loader import MigrationLoader
 
+    from flagschema.runbook.contract import contract_migration
+
     loader = MigrationLoader(None, ignore_no_migrations=True)
     state = loader.project_state()
     connection = _types_connection()
@@ -244,6 +262,11 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
         model_state = state.models.get((meta.app_label, meta.model_name))
         if model_state is None:
             continue
+        if any(n not in model_state.fields for n in transition.old_names):
+            contracted_by = contract_migration(transition, loader)
+            if contracted_by:
+                errors.append(_still_declared(transition, contracted_by))
+                continue
         for companion in transition.old_fields:
             errors.extend(_check_old_field(transition, companion, model_state, connection))
     by_flag: dict[str, list[str]] = defaultdict(list)
