@@ -178,6 +178,7 @@ def test_a_rename_drops_the_old_column_and_makes_the_new_one_not_null() -> None:
     assert migration.dependencies == [("rename", "0002_expand")]
     assert operations(migration) == operations(result)
     assert "# flagschema contract of rename.Customer.full_name: drops name." in result.text
+    assert "rename.Customer.full_name" in migration.flagschema_accepted  # for flagschema lint
 
     change = result.code_change
     assert change.path == str(ROOT / "tests/apps/rename/models.py")
@@ -434,6 +435,15 @@ def test_the_contracted_app_migrates_and_works_without_its_transitions(e2e: E2E)
         check = e2e.manage("makemigrations", "contract", "--check", "--dry-run", check=False)
         assert check.returncode == 0, check.stdout + check.stderr
         assert "No changes detected" in check.stdout
+
+    # flagschema lint lets the contract migrations drop their columns, and reports why.
+    lint = json.loads(e2e.manage("flagschema", "lint", "contract", "--json").stdout)
+    assert lint["problems"] == []
+    assert sorted({(a["migration"], a["operation"]) for a in lint["accepted"]}) == [
+        ("0003_contract_customer_full_name", "RemoveField"),
+        ("0004_contract_product_price", "RemoveField"),
+        ("0005_contract_person_name_split", "RemoveField"),
+    ]
 
     source = models_py.read_text()
     assert "flagschema." not in source  # every transition is gone

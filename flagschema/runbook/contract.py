@@ -36,7 +36,10 @@ from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.writer import MigrationWriter
 
+from flagschema.runbook.lint import ACCEPT_ATTRIBUTE
 from flagschema.transitions import MULTI_KINDS, Side, Transition
+
+_CLASS_LINE = "class Migration(migrations.Migration):\n"
 
 
 class ContractRefused(Exception):
@@ -240,6 +243,9 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
     writer = MigrationWriter(migration)
     header, _, body = writer.as_string().partition("\n")
     columns = ", ".join(transition.old_columns)
+    # `flagschema lint` reports a dropped column unless the migration accepts it.
+    accepted = f"the contract of {label}, once reads were on the new side and verify was clean"
+    body = body.replace(_CLASS_LINE, f"{_CLASS_LINE}    {ACCEPT_ATTRIBUTE} = {accepted!r}\n", 1)
     text = (
         f"{header}\n# flagschema contract of {label}: drops {columns}.\n# A flag flip cannot "
         "undo it; migrating backwards adds the column(s) back without their data.\n"
