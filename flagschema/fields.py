@@ -46,7 +46,7 @@ from flagschema.flags import (
     selected_raw_old,
     start_compile,
 )
-from flagschema.transitions import MULTI_KINDS, Side, Transition, registry
+from flagschema.transitions import MULTI_KINDS, Side, Transition, check_flag_type, registry
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -301,6 +301,8 @@ class RenamedField:
     aliases. ``flag`` names the waffle switch whose active state means "read the new column".
     ``old`` describes the old field when it differs from ``field`` in more than its name (an
     index, a verbose name); by default it is ``field`` under the old name.
+    ``flag_type="flag"`` names a waffle *Flag* instead of a Switch: the side is chosen per
+    request (percent, users, groups) by :class:`~flagschema.flags.PinReadSideMiddleware`.
     """
 
     _flagschema_kind = "rename"
@@ -312,6 +314,7 @@ class RenamedField:
         old_name: str = "",
         flag: str = "",
         old: models.Field | None = None,
+        flag_type: str = "switch",
     ) -> Any:
         if field is None:
             # copy.copy() and pickle create the object without arguments.
@@ -321,7 +324,9 @@ class RenamedField:
                 "RenamedField takes the new field as its first argument, e.g. "
                 "RenamedField(models.CharField(max_length=200), old_name='name', flag='...')."
             )
-        return _build_logical(field, old_name=old_name, flag=flag, old=old, kind="rename")
+        return _build_logical(
+            field, old_name=old_name, flag=flag, old=old, kind="rename", flag_type=flag_type
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Everything happened in __new__, which had to pick the concrete field class.
@@ -329,8 +334,15 @@ class RenamedField:
 
 
 def _build_logical(
-    field: models.Field, *, old_name: str, flag: str, old: models.Field | None, kind: str
+    field: models.Field,
+    *,
+    old_name: str,
+    flag: str,
+    old: models.Field | None,
+    kind: str,
+    flag_type: str = "switch",
 ) -> Any:
+    check_flag_type(flag_type)
     base = type(field)
     if base not in _logical_classes:
         _logical_classes[base] = type(
@@ -343,6 +355,7 @@ def _build_logical(
     obj._flagschema_old_template = old
     obj._flagschema_old_name = old_name
     obj._flagschema_flag = flag
+    obj._flagschema_flag_type = flag_type
     obj._flagschema_transition = None
     obj._flagschema_companion = None
     obj._flagschema_kind = kind
@@ -392,6 +405,7 @@ class ConvertedField(RenamedField):
         flag: str = "",
         old_name: str = "",
         samples: Iterable[Any] = (),
+        flag_type: str = "switch",
     ) -> Any:
         if field is None:
             return object.__new__(cls)
@@ -407,7 +421,12 @@ class ConvertedField(RenamedField):
                 "(new value -> old value), both callables."
             )
         obj = _build_logical(
-            field, old_name=old_name or old.db_column or "", flag=flag, old=old, kind="convert"
+            field,
+            old_name=old_name or old.db_column or "",
+            flag=flag,
+            old=old,
+            kind="convert",
+            flag_type=flag_type,
         )
         obj._flagschema_transforms = {
             "forward": forward,
@@ -426,6 +445,7 @@ class _LogicalField(RenamedField, _SideColumns):
     _flagschema_old_template: models.Field | None
     _flagschema_old_name: str
     _flagschema_flag: str
+    _flagschema_flag_type: str
     _flagschema_transition: Transition | None
     _flagschema_companion: models.Field | None
     _flagschema_read_columns: dict[str, str]
@@ -475,6 +495,7 @@ class _LogicalField(RenamedField, _SideColumns):
             label=f"{meta.label}.{name}",
             model=cls,
             flag=self._flagschema_flag,
+            flag_type=self._flagschema_flag_type,
             kind=self._flagschema_kind,
             field=field,
             companion=companion,

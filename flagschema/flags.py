@@ -85,6 +85,27 @@ class _FlagCache:
     def forget(self, flag: str) -> None:
         """Drop one flag so the next read asks the backend (used after a flip in-process)."""
         self._states.pop(flag, None)
+        self._states.pop(_EVERYONE + flag, None)
+
+    def everyone(self, flag: str) -> bool:
+        """Outside a request, a waffle Flag's side is its ``everyone`` setting: on means new;
+        off or unset (percent, users, groups decide per request) means old."""
+        now = clock()
+        key = _EVERYONE + flag
+        held = self._states.get(key)
+        if held is not None and held[1] > now:
+            return held[0]
+        self.backend_calls += 1
+        from waffle import get_waffle_flag_model
+
+        found = get_waffle_flag_model().get(flag)
+        active = bool(found.pk and found.everyone)
+        self._states[key] = (active, now + self.ttl())
+        return active
+
+
+# Key prefix of the waffle Flags' `everyone` states in the cache (switch names are bare).
+_EVERYONE = "\x00everyone:"
 
 
 cache = _FlagCache()
@@ -94,6 +115,10 @@ _pinned: contextvars.ContextVar[Mapping[str, Side]] = contextvars.ContextVar(
 )
 _request_states: contextvars.ContextVar[dict[str, Side] | None] = contextvars.ContextVar(
     "flagschema_request_states", default=None
+)
+# The request being served (set by PinReadSideMiddleware): waffle Flags are resolved for it.
+_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
+    "flagschema_request", default=None
 )
 
 
@@ -128,9 +153,23 @@ _statement = _Statement()
 def _backend_side(transition: Transition) -> Side:
     _statement.resolving += 1
     try:
+        if transition.flag_type == "flag":
+            return "new" if _flag_is_active(transition.flag) else "old"
         return "new" if cache.is_active(transition.flag) else "old"
     finally:
         _statement.resolving -= 1
+
+
+def _flag_is_active(flag: str) -> bool:
+    """A waffle Flag: for the request being served, as waffle decides it (percent, users,
+    groups, staff; waffle's middleware keeps a percentage choice in a cookie); outside a
+    request, its ``everyone`` setting."""
+    request = _request.get()
+    if request is None:
+        return cache.everyone(flag)
+    import waffle
+
+    return bool(waffle.flag_is_active(request, flag))
 
 
 def read_side(transition: Transition) -> Side:
@@ -283,7 +322,10 @@ class PinReadSideMiddleware:
 
     Add ``"flagschema.flags.PinReadSideMiddleware"`` to ``MIDDLEWARE``. Without it, each SQL
     statement resolves on its own, so a flip between two queries of one request can give that
-    request one query from each side.
+    request one query from each side. It also makes the request available to transitions that
+    name a waffle Flag (``flag_type="flag"``), which waffle decides per request; place it after
+    the authentication middleware (users, groups, staff) and with waffle's ``WaffleMiddleware``
+    (which keeps a percentage choice in a cookie, so that a user keeps one side).
     """
 
     sync_capable = True
@@ -298,16 +340,20 @@ class PinReadSideMiddleware:
         if iscoroutinefunction(self):
             return self.__acall__(request)
         token = _request_states.set({})
+        request_token = _request.set(request)
         try:
             return self.get_response(request)
         finally:
+            _request.reset(request_token)
             _request_states.reset(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         token = _request_states.set({})
+        request_token = _request.set(request)
         try:
             return await self.get_response(request)
         finally:
+            _request.reset(request_token)
             _request_states.reset(token)
 
 

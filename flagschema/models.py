@@ -17,8 +17,9 @@ class FlipEvent(models.Model):
 
     label = models.CharField(max_length=255, db_index=True)
     flag = models.CharField(max_length=255)
-    from_side = models.CharField(max_length=3)
-    to_side = models.CharField(max_length=3)
+    # "old" or "new"; from_side may be "per-request" (a waffle Flag in a partial rollout).
+    from_side = models.CharField(max_length=12)
+    to_side = models.CharField(max_length=12)
     actor = models.CharField(max_length=150, blank=True)
     reason = models.TextField(blank=True)
     host = models.CharField(max_length=255, blank=True)

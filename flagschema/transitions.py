@@ -20,6 +20,15 @@ Side = Literal["old", "new"]
 SIDES: tuple[Side, Side] = ("old", "new")
 # The kinds of a Transition declared on a model (several old or new fields).
 MULTI_KINDS = frozenset({"split", "merge", "reshape"})
+FLAG_TYPES = ("switch", "flag")
+
+
+def check_flag_type(flag_type: object) -> None:
+    if flag_type not in FLAG_TYPES:
+        raise TransitionError(
+            f"flag_type={flag_type!r}: give 'switch' (a waffle Switch: one state everywhere) "
+            "or 'flag' (a waffle Flag: chosen per request)."
+        )
 
 
 class Transition:
@@ -55,6 +64,7 @@ class Transition:
     which ``QuerySet.update()`` uses when given expressions. Without them, such a query raises
     :class:`~flagschema.TransitionError` instead of running. ``samples`` are old-shape values
     (tuples when there are several old fields) that the system checks convert forward and back.
+    ``flag_type="flag"`` names a waffle Flag instead of a Switch (a rollout per request).
 
     Its label is ``app_label.Model.<attribute name>``; registry entries of ``RenamedField`` and
     ``ConvertedField`` are ``Transition`` objects too, labelled by the field's name.
@@ -64,6 +74,9 @@ class Transition:
     model: type[models.Model]
     kind: str
     flag: str
+    # "switch": a waffle Switch, one state for every process; "flag": a waffle Flag, chosen
+    # per request (see flagschema.flags.PinReadSideMiddleware).
+    flag_type: str
     forward: Callable[..., Any] | None  # None for a rename: both shapes are the same
     backward: Callable[..., Any] | None
     new_fields: tuple[models.Field, ...]
@@ -82,6 +95,7 @@ class Transition:
         forward_sql: Mapping[str, Any] | None = None,
         backward_sql: Mapping[str, Any] | None = None,
         samples: Iterable[Any] = (),
+        flag_type: str = "switch",
     ) -> None:
         from django.db import models
 
@@ -121,6 +135,8 @@ class Transition:
                 "Transition needs flag='<waffle switch name>'; while the switch is off reads "
                 "come from the old fields."
             )
+        check_flag_type(flag_type)
+        self.flag_type = flag_type
         self._old_templates = dict(old)
         self._new_templates = dict(new)
         self.old_names = tuple(old)
@@ -144,6 +160,7 @@ class Transition:
         kind: str,
         field: models.Field,
         companion: models.Field,
+        flag_type: str = "switch",
         forward: Callable[[Any], Any] | None = None,
         backward: Callable[[Any], Any] | None = None,
         forward_sql: Any = None,
@@ -155,6 +172,7 @@ class Transition:
         self.label = label
         self.model = model
         self.flag = flag
+        self.flag_type = flag_type
         self.kind = kind
         self.new_fields = (field,)
         self.old_fields = (companion,)

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "tests.apps.rename",
     "tests.apps.convert",
     "tests.apps.reshape",
+    "tests.apps.rollout",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -87,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "waffle.middleware.WaffleMiddleware",
     "flagschema.flags.PinReadSideMiddleware",
 ]
 TEMPLATES = [

@@ -201,6 +201,7 @@ def test_registry_lists_the_declared_transitions() -> None:
         "rename.Tag.slug",
         "reshape.Person.name_split",
         "reshape.Place.address_merge",
+        "rollout.Article.body",
     ]
     t = flagschema.registry[LABEL]
     assert (t.kind, t.old_column, t.new_column, t.flag) == (

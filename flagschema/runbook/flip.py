@@ -35,7 +35,7 @@ class FlipRefused(TransitionError):
 class FlipResult:
     label: str
     flag: str
-    from_side: Side
+    from_side: str  # "old", "new", or "per-request" (a waffle Flag rolling out)
     to_side: Side
     changed: bool
     forced: bool = False
@@ -51,8 +51,20 @@ class FlipResult:
         return asdict(self)
 
 
-def current_side(transition: Transition) -> Side:
-    """The side the flag names now, asked of the backend itself (no pin, no cached state)."""
+PER_REQUEST = "per-request"
+
+
+def current_side(transition: Transition) -> str:
+    """The side the flag names now, asked of the backend itself (no pin, no cached state):
+    ``"old"`` or ``"new"``; for a waffle Flag whose ``everyone`` is unset, ``"per-request"``
+    (its percent, users and groups decide in requests; elsewhere reads are old)."""
+    if transition.flag_type == "flag":
+        from waffle import get_waffle_flag_model
+
+        flag = get_waffle_flag_model().objects.filter(name=transition.flag).first()
+        if flag is None or flag.everyone is False:
+            return "old"
+        return "new" if flag.everyone else PER_REQUEST
     return "new" if flags.cache.backend()(transition.flag) else "old"
 
 
@@ -82,7 +94,7 @@ def flip(
             f"A flip of {transition.label} needs a reason (--reason TEXT): it goes into the "
             "audit record that the next person on call reads."
         )
-    if get_setting("FLAG_BACKEND") != FLAG_BACKEND:
+    if transition.flag_type == "switch" and get_setting("FLAG_BACKEND") != FLAG_BACKEND:
         raise FlipRefused(
             f"{transition.label} reads its side from FLAGSCHEMA_FLAG_BACKEND="
             f"{get_setting('FLAG_BACKEND')!r}, not from a waffle switch: flip "
@@ -154,17 +166,17 @@ def _flipping() -> Iterator[None]:
 
 
 def _set_switch(transition: Transition, side: Side, result: FlipResult, *, source: str) -> None:
-    from waffle import get_waffle_switch_model
-
+    """Set the waffle Switch (``active``) or Flag (``everyone``: on for everyone, or off for
+    everyone, whatever its percent, users and groups say) and record the flip."""
     from flagschema.models import FlipEvent
 
-    switch_model = get_waffle_switch_model()
+    model, attribute = _waffle_model(transition.flag_type)
     with transaction.atomic(), _flipping():
-        switch, _ = switch_model.objects.select_for_update().get_or_create(name=transition.flag)
-        switch.active = side == "new"
+        switch, _ = model.objects.select_for_update().get_or_create(name=transition.flag)
+        setattr(switch, attribute, side == "new")
         switch.save()
         # Every transition reading this flag flips with it.
-        for label in labels_of_flag(transition.flag):
+        for label in labels_of_flag(transition.flag, transition.flag_type):
             event = FlipEvent.objects.create(
                 label=label,
                 flag=transition.flag,
@@ -184,8 +196,17 @@ def _set_switch(transition: Transition, side: Side, result: FlipResult, *, sourc
     flags.cache.forget(transition.flag)
 
 
-def labels_of_flag(flag: str) -> list[str]:
-    return [t.label for t in registry if t.flag == flag]
+def labels_of_flag(flag: str, flag_type: str = "switch") -> list[str]:
+    return [t.label for t in registry if t.flag == flag and t.flag_type == flag_type]
+
+
+def _waffle_model(flag_type: str) -> tuple[Any, str]:
+    """The waffle model of *flag_type* and its attribute that means "read new"."""
+    from waffle import get_waffle_flag_model, get_waffle_switch_model
+
+    if flag_type == "flag":
+        return get_waffle_flag_model(), "everyone"
+    return get_waffle_switch_model(), "active"
 
 
 def _waffle_cache() -> tuple[str, str]:
@@ -220,31 +241,38 @@ def propagation_warnings() -> list[str]:
 # --- flips made outside flagschema -----------------------------------------------------------
 
 
-def _before_switch_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
-    if raw or _recording.get() or not labels_of_flag(instance.name):
-        return
-    previous = sender.objects.filter(pk=instance.pk).values_list("active", flat=True).first()
-    instance._flagschema_was_active = bool(previous) if instance.pk else False
+def _receivers(flag_type: str) -> tuple[Any, Any, Any]:
+    """Signal receivers recording the flips of waffle's Switches (``active``) or Flags
+    (``everyone``) made outside flagschema."""
+    _, attribute = _waffle_model(flag_type)
+
+    def before_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+        if raw or _recording.get() or not labels_of_flag(instance.name, flag_type):
+            return
+        previous = sender.objects.filter(pk=instance.pk).values_list(attribute, flat=True)
+        instance._flagschema_was_on = bool(previous.first()) if instance.pk else False
+
+    def after_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+        if raw or _recording.get() or "_flagschema_was_on" not in instance.__dict__:
+            return
+        was = instance.__dict__.pop("_flagschema_was_on")
+        now = bool(getattr(instance, attribute))
+        if now != was:
+            _record_outside_flip(instance.name, flag_type, was, now)
+
+    def after_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+        # A deleted switch or flag reads as off.
+        on = bool(getattr(instance, attribute))
+        if not _recording.get() and on and labels_of_flag(instance.name, flag_type):
+            _record_outside_flip(instance.name, flag_type, True, False)
+
+    return before_save, after_save, after_delete
 
 
-def _after_switch_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
-    if raw or _recording.get() or not hasattr(instance, "_flagschema_was_active"):
-        return
-    was = instance.__dict__.pop("_flagschema_was_active")
-    if bool(instance.active) != was:
-        _record_outside_flip(instance.name, was, bool(instance.active))
-
-
-def _after_switch_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
-    # A deleted switch reads as off.
-    if not _recording.get() and instance.active and labels_of_flag(instance.name):
-        _record_outside_flip(instance.name, True, False)
-
-
-def _record_outside_flip(flag: str, was: bool, now: bool) -> None:
+def _record_outside_flip(flag: str, flag_type: str, was: bool, now: bool) -> None:
     from flagschema.models import FlipEvent
 
-    for label in labels_of_flag(flag):
+    for label in labels_of_flag(flag, flag_type):
         FlipEvent.objects.create(
             label=label,
             flag=flag,
@@ -257,13 +285,17 @@ def _record_outside_flip(flag: str, was: bool, now: bool) -> None:
         )
 
 
+_connected: list[Any] = []  # the receivers (signals hold them weakly)
+
+
 def connect_waffle_signals() -> None:
     from django.db.models.signals import post_delete, post_save, pre_save
-    from waffle import get_waffle_switch_model
 
-    model = get_waffle_switch_model()
-    pre_save.connect(_before_switch_save, sender=model, dispatch_uid="flagschema-switch-pre")
-    post_save.connect(_after_switch_save, sender=model, dispatch_uid="flagschema-switch-post")
-    post_delete.connect(
-        _after_switch_delete, sender=model, dispatch_uid="flagschema-switch-delete"
-    )
+    for flag_type in ("switch", "flag"):
+        model, _ = _waffle_model(flag_type)
+        before, after, deleted = _receivers(flag_type)
+        _connected.extend((before, after, deleted))
+        uid = f"flagschema-{flag_type}"
+        pre_save.connect(before, sender=model, dispatch_uid=f"{uid}-pre")
+        post_save.connect(after, sender=model, dispatch_uid=f"{uid}-post")
+        post_delete.connect(deleted, sender=model, dispatch_uid=f"{uid}-delete")

@@ -19,9 +19,10 @@ class TransitionStatus:
     model: str
     kind: str
     flag: str
+    flag_type: str  # "switch" or "flag" (a waffle Flag: per request)
     old_columns: list[str]
     new_columns: list[str]
-    read_side: str  # what the flag says now ("old" or "new")
+    read_side: str  # what the flag says now: "old", "new" or "per-request" (a waffle Flag)
     rows: int | None  # None when the table could not be read (see error)
     unfilled: int | None  # rows with an old shape and no new shape
     backfill: dict[str, Any] | None  # the last backfill's progress, None if never run
@@ -44,6 +45,7 @@ def transition_status(
         model=transition.model._meta.label,
         kind=transition.kind,
         flag=transition.flag,
+        flag_type=transition.flag_type,
         old_columns=list(transition.old_columns),
         new_columns=list(transition.new_columns),
         read_side=current_side(transition),

@@ -53,10 +53,15 @@ def _when(value: Any) -> str:
 
 def _print(command: Any, s: TransitionStatus) -> None:
     style = command.style
-    side = style.SUCCESS("NEW") if s.read_side == "new" else style.WARNING("OLD")
+    if s.read_side == "new":
+        side = style.SUCCESS("NEW")
+    elif s.read_side == "old":
+        side = style.WARNING("OLD")
+    else:  # a waffle Flag rolling out: its percent, users and groups decide per request
+        side = style.WARNING("PER REQUEST") + " (old outside requests)"
     command.stdout.write(style.MIGRATE_HEADING(s.label) + f"  ({s.kind} on {s.model})")
     command.stdout.write(f"  columns    {', '.join(s.old_columns)} -> {', '.join(s.new_columns)}")
-    command.stdout.write(f"  reads      {side}  (waffle switch {s.flag!r})")
+    command.stdout.write(f"  reads      {side}  (waffle {s.flag_type} {s.flag!r})")
     if s.error:
         command.stdout.write("  rows       " + style.ERROR(s.error))
     elif s.rows is not None:
