@@ -185,15 +185,32 @@ class _Run:
         return rows.update(**self._assignments())
 
     # --- Python ------------------------------------------------------------------------------
-    def _python_statement(self) -> str:
+    def _python_statement(self, rows: int = 1) -> str:
+        """The UPDATE that writes *rows* rows' new shapes by key, only where it is missing.
+
+        Parameters: each row's new values, then its key. One statement per row (drivers send
+        them pipelined or in one call), except on MariaDB/MySQL, whose driver would make one
+        round trip per statement: there the rows are one derived table joined by key."""
         quote = self.connection.ops.quote_name
         meta = self.transition.model._meta
+        table, key = quote(meta.db_table), quote(cast(str, cast(Any, meta.pk).column))
         columns = [quote(cast(str, f.column)) for f in self.transition.new_fields]
-        assignments = ", ".join(f"{c} = %s" for c in columns)
-        still_unfilled = " AND ".join(f"{c} IS NULL" for c in columns)
+        if self.connection.vendor != "mysql":
+            assignments = ", ".join(f"{c} = %s" for c in columns)
+            still_unfilled = " AND ".join(f"{c} IS NULL" for c in columns)
+            return f"UPDATE {table} SET {assignments} WHERE {key} = %s AND {still_unfilled}"
+        names = [quote(f"new_{i}") for i in range(len(columns))]
+        first = ", ".join(f"%s AS {n}" for n in [*names, quote("pk")])
+        other = ", ".join(["%s"] * (len(columns) + 1))
+        values = " UNION ALL ".join([f"SELECT {first}", *[f"SELECT {other}"] * (rows - 1)])
+        assignments = ", ".join(
+            f"{table}.{c} = {quote('new')}.{n}" for c, n in zip(columns, names, strict=True)
+        )
+        still_unfilled = " AND ".join(f"{table}.{c} IS NULL" for c in columns)
         return (
-            f"UPDATE {quote(meta.db_table)} SET {assignments} "
-            f"WHERE {quote(cast(str, cast(Any, meta.pk).column))} = %s AND {still_unfilled}"
+            f"UPDATE {table} JOIN ({values}) AS {quote('new')} "
+            f"ON {table}.{key} = {quote('new')}.{quote('pk')} "
+            f"SET {assignments} WHERE {still_unfilled}"
         )
 
     def _fill_python(self, rows: QuerySet[Any]) -> int:
@@ -219,7 +236,11 @@ class _Run:
         if not params:
             return 0
         with connection.cursor() as cursor:
-            cursor.executemany(self._python_statement(), params)
+            if connection.vendor == "mysql":
+                flat = [value for row in params for value in row]
+                cursor.execute(self._python_statement(len(params)), flat)
+            else:
+                cursor.executemany(self._python_statement(), params)
             count = cursor.rowcount
         return count if count is not None and count >= 0 else len(params)
 
