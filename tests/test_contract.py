@@ -94,7 +94,9 @@ def test_an_unknown_label_is_one_line_and_exit_status_1(capsys: pytest.CaptureFi
 def test_refused_while_reads_are_on_the_old_side(capsys: pytest.CaptureFixture) -> None:
     set_switch("customers.full_name", False)
     label = "rename.Customer.full_name"
-    with pytest.raises(CommandError, match=r"reads are on the old side \(switch 'customers"):
+    with pytest.raises(
+        CommandError, match=r"reads are on the old side \(waffle switch 'customers"
+    ):
         contract_command(label)
     # A pin is not the flag: only the switch's own state counts.
     with flagschema.reading(label, "new"), pytest.raises(ContractRefused, match="old side"):
@@ -106,6 +108,21 @@ def test_refused_while_reads_are_on_the_old_side(capsys: pytest.CaptureFixture) 
     assert exit.value.code == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"flagschema flip {label} --to new" in err
+
+
+@pytest.mark.django_db
+def test_refused_while_a_waffle_flag_still_decides_per_request() -> None:
+    from waffle.models import Flag
+
+    label = "rollout.Article.body"
+    flag = Flag.objects.create(name="articles.body", everyone=None, percent=50)
+    flag.flush()
+    with pytest.raises(ContractRefused, match=r"reads are decided per request \(waffle flag"):
+        contract(flagschema.registry[label], write=False)
+    flag.everyone = True
+    flag.save()
+    flag.flush()
+    assert contract(flagschema.registry[label], write=False).name == ("0003_contract_article_body")
 
 
 @pytest.mark.django_db

@@ -37,7 +37,7 @@ from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.writer import MigrationWriter
 
 from flagschema.runbook.lint import ACCEPT_ATTRIBUTE
-from flagschema.transitions import MULTI_KINDS, Side, Transition
+from flagschema.transitions import MULTI_KINDS, Transition
 
 _CLASS_LINE = "class Migration(migrations.Migration):\n"
 
@@ -103,29 +103,25 @@ class ContractResult:
     verify: Any = None
 
 
-def flag_side(transition: Transition) -> Side:
-    """The side the transition's flag names now, as its backend says: not a pin
-    (:func:`~flagschema.reading`, the request's), not a statement's snapshot, not the
-    in-process cache."""
-    from flagschema.flags import cache
-
-    return "new" if cache.backend()(transition.flag) else "old"
-
-
 def contract(
     transition: Transition, *, using: str = DEFAULT_DB_ALIAS, write: bool = True
 ) -> ContractResult:
     """Check that *transition* may lose its old columns, then write its contract migration
     (unless *write* is false) and return it with the code change.
 
-    Refused (:class:`ContractRefused`) while the flag says "old", while migrations of the app
-    are unapplied on *using*, when ``verify`` is not clean, and in the cases :func:`plan`
-    refuses."""
+    Refused (:class:`ContractRefused`) unless the flag says "new" (asked of waffle: a pin
+    does not count), while migrations of the app are unapplied on *using*, when ``verify`` is
+    not clean, and in the cases :func:`plan` refuses."""
+    from flagschema.runbook.flip import PER_REQUEST, current_side
+
     label = transition.label
-    if flag_side(transition) != "new":
+    # The flag's own state: a pin (reading(), a request's) does not count.
+    side = current_side(transition)
+    if side != "new":
+        where = "decided per request" if side == PER_REQUEST else "on the old side"
         raise ContractRefused(
-            f"{label}: reads are on the old side (switch {transition.flag!r} is off); the "
-            "contract drops the old column(s), so flip to new first (`flagschema flip "
+            f"{label}: reads are {where} (waffle {transition.flag_type} {transition.flag!r}); "
+            "the contract drops the old column(s), so flip to new first (`flagschema flip "
             f"{label} --to new`) and let it soak."
         )
     loader = _loader(using)
@@ -519,7 +515,8 @@ def _notes(transition: Transition) -> tuple[str, ...]:
         )
     notes.append(
         f"The label {transition.label} is gone: remove `flagschema.reading({transition.label!r}, "
-        f"...)` from tests and scripts, and the switch {transition.flag!r} after the release."
+        f"...)` from tests and scripts, and the waffle {transition.flag_type} {transition.flag!r} "
+        "after the release."
     )
     return tuple(notes)
 
