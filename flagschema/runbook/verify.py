@@ -208,7 +208,7 @@ def _verify_sql(transition: Transition, using: str, limit: int | None) -> Verify
     mismatch = mismatch_q(transition) & ~unfilled
     # One scan of the table for the three counts.
     counts = queryset.aggregate(
-        checked=Count("pk"),
+        checked=Count("*"),
         mismatched=Count("pk", filter=mismatch),
         unfilled=Count("pk", filter=unfilled),
     )
