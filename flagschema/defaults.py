@@ -14,3 +14,7 @@ FLAG_BACKEND = "flagschema.flags.waffle_switch_is_active"
 #: class, as ``"app_label.migration_name"``: the history from before lint ran in CI, or the
 #: migrations of an app you cannot edit.
 LINT_ACCEPTED: tuple[str, ...] = ()
+
+#: Whether ``flagschema/admin.py`` registers the "Schema transitions" pages and the flip history
+#: on ``admin.site`` when the admin autodiscovers it. Read once, at that import.
+ADMIN = True
