@@ -166,10 +166,8 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
     app_label, model_name = meta.app_label, str(meta.model_name)
     if loader is None:
         loader = _loader(None)
-    if (
-        app_label in loader.unmigrated_apps
-        or MigrationLoader.migrations_module(app_label)[0] is None
-    ):
+    leaves = loader.graph.leaf_nodes(app_label)
+    if not leaves or app_label in loader.unmigrated_apps:
         raise ContractRefused(f"{label}: the app {app_label} has no migrations to contract.")
     conflicts = loader.detect_conflicts().get(app_label)
     if conflicts:
@@ -184,7 +182,6 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
             f"{label}: the contract migration {app_label}.{written} exists already; apply it "
             f"in the same release as its code change (the transition becomes `{plain}`)."
         )
-    leaves = loader.graph.leaf_nodes(app_label)
     state = loader.project_state(leaves[0])
     model_state = state.models.get((app_label, model_name))
     if model_state is None:
