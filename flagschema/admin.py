@@ -237,9 +237,15 @@ class FlipEventAdmin(admin.ModelAdmin):
                         source="admin",
                     )
                 except FlipRefused as exc:
-                    refusal = str(exc)
-                    if to == "new":
+                    if exc.forceable:
+                        refusal = (
+                            f"{label} was not flipped to new: {'; '.join(exc.problems)}. Fill "
+                            "the rows (backfill), fix them or the transforms and verify again; "
+                            "or flip anyway."
+                        )
                         _remember_refusal(request, label)
+                    else:
+                        refusal = str(exc)
                 else:
                     _forget_refusal(request, label)
                     self._report_flip(request, result)

@@ -292,6 +292,7 @@ def test_an_unverified_flip_to_new_is_refused_until_forced(flipper: Client, cust
     refusal = page.split('class="errornote flagschema-refusal">')[1].split("</p>")[0]
     assert "was not flipped to new" in refusal and "1 unfilled" in refusal
     assert f"pk {late.pk}" in refusal
+    assert "--force" not in refusal and "`flagschema" not in refusal  # web words, not CLI
     assert 'name="force"' in page and "Flip anyway" in page
     assert re.search(r">\s*go</textarea>", page)  # the reason is kept
     assert not switch_active()
@@ -303,6 +304,14 @@ def test_an_unverified_flip_to_new_is_refused_until_forced(flipper: Client, cust
     assert event.forced and event.reason == "go anyway" and event.actor == "alice"
     entry = LogEntry.objects.get()
     assert entry.get_change_message() == f"Flipped {LABEL} from old to new (forced): go anyway"
+
+
+def test_a_refusal_that_force_cannot_lift_offers_no_force(flipper: Client, customers) -> None:
+    with override_settings(FLAGSCHEMA_FLAG_BACKEND=lambda flag: False):
+        response = flipper.post(FLIP_NEW, {"reason": "go"})
+    page = text(response)
+    assert response.status_code == 200 and "not from a waffle switch" in page
+    assert "Flip anyway" not in page and not FlipEvent.objects.exists()
 
 
 def test_force_counts_only_after_a_refusal(flipper: Client, customers) -> None:

@@ -47,7 +47,7 @@ def test_a_one_word_first_name_survives_join_then_split(first: str, last: str) -
 
 
 def test_a_first_name_with_a_space_does_not_survive_a_rollback() -> None:
-    # What `check --database` (E011) reports for such rows: the shop must keep first names
+    # What a flip to new refuses on for such rows: the shop must keep first names
     # to one word while the transition is reversible.
     joined = transforms.join_name("Mary Ann", "Evans")
     assert transforms.split_name(joined) == ("Mary", "Ann Evans")

@@ -28,7 +28,16 @@ from flagschema.transitions import SIDES, Side, Transition, registry
 
 
 class FlipRefused(TransitionError):
-    """The flip was not made; the message says why and how to proceed."""
+    """The flip was not made; the message says why and how to proceed (in the command's
+    words). ``problems`` lists what was found, for other front ends to word their own way;
+    ``forceable`` says whether ``force=True`` would make the flip."""
+
+    def __init__(
+        self, message: str, *, problems: list[str] | None = None, forceable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+        self.forceable = forceable
 
 
 @dataclass
@@ -125,7 +134,7 @@ def flip(
 def _check_before_flip_to_new(
     transition: Transition, *, force: bool, using: str
 ) -> dict[str, Any] | None:
-    from flagschema.runbook.roundtrip import check_samples
+    from flagschema.runbook.roundtrip import check_rows, check_samples
     from flagschema.runbook.verify import verify
 
     problems: list[str] = []
@@ -135,6 +144,15 @@ def _check_before_flip_to_new(
         problems.append(
             f"{samples.failed} declared sample(s) do not survive the round trip, e.g. "
             f"{first.where}: {first.detail}"
+        )
+    # A row whose new shape does not come back from the old one would be changed by the
+    # rollback this flip must allow.
+    lossy = check_rows(transition, using=using)
+    if not lossy.ok:
+        keys = ", ".join(repr(pk) for pk in lossy.sample_pks[:5])
+        paths = "; ".join(sorted({p.path for p in lossy.problems}))
+        problems.append(
+            f"{lossy.failed} row(s) do not survive the round trip ({paths}), e.g. pk {keys}"
         )
     report = verify(transition, using=using)
     if not report.clean:
@@ -147,7 +165,9 @@ def _check_before_flip_to_new(
         raise FlipRefused(
             f"{transition.label} was not flipped to new: {'; '.join(problems)}. Run "
             f"`flagschema backfill {transition.label}`, fix the rows or the transforms, and "
-            "verify again; or flip with --force to read the new shape anyway."
+            "verify again; or flip with --force to read the new shape anyway.",
+            problems=problems,
+            forceable=True,
         )
     return report.as_dict()
 
