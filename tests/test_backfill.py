@@ -240,6 +240,24 @@ def test_rows_whose_forward_raises_are_left_unfilled_and_named() -> None:
     assert f"1 rows kept no new shape: forward raised for them (first keys: {bad.pk})" in out
 
 
+def test_a_new_value_the_field_cannot_store_fails_its_row_only() -> None:
+    expand("convert.Product.stock", 4)
+    transition = registry["convert.Product.stock"]
+    forward = transition.forward
+    assert forward is not None
+    bad = all_rows(Product, "stock_text")[2]
+
+    def forward_not_a_number(text: Any) -> Any:
+        return "three" if text == bad[1] else forward(text)
+
+    transition.forward = forward_not_a_number
+    try:
+        report = backfill(transition)
+    finally:
+        transition.forward = forward
+    assert (report.written, report.failed, report.failed_pks) == (3, 1, [bad[0]])
+
+
 @pytest.mark.skipif(
     connection.vendor == "sqlite", reason="SQLite does not enforce a varchar's length"
 )

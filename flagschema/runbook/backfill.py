@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
-from django.db import DatabaseError, connections, transaction
+from django.db import connections, transaction
 from django.db.models import Count, F, Max, QuerySet
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
@@ -227,12 +227,15 @@ class _Run:
         ):
             try:
                 news = transition.to_new(tuple(olds))
+                # A value the new field cannot store (the wrong type) fails its row too.
+                values = [
+                    f.get_db_prep_save(v, connection) for f, v in zip(plain, news, strict=True)
+                ]
             except Exception:
                 self.report.failed += 1
                 if len(self.report.failed_pks) < MAX_FAILED_PKS:
                     self.report.failed_pks.append(pk)
                 continue
-            values = [f.get_db_prep_save(v, connection) for f, v in zip(plain, news, strict=True)]
             params.append((*values, pk))
         if not params:
             return 0
@@ -285,7 +288,10 @@ class _Run:
                     else:
                         written = self._fill_python(rows)
                     state.wrote(written)
-            except DatabaseError as exc:
+            except TransitionError:
+                raise
+            except Exception as exc:  # the database's refusal, or a driver's (a value it
+                # cannot adapt): the range is rolled back either way
                 raise TransitionError(
                     f"Backfill of {label}: the range of primary keys after {last!r} up to "
                     f"{upper!r} failed ({type(exc).__name__}: {exc}); its rows are as they "
