@@ -29,6 +29,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After sessions and authentication: waffle's Flags (percent, users, groups) need both,
+    # and keep a user's percentage choice in a cookie.
+    "waffle.middleware.WaffleMiddleware",
     # One read side per request: a flip during a request cannot mix columns in its queries.
     "flagschema.flags.PinReadSideMiddleware",
 ]

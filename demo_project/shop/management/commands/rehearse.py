@@ -9,18 +9,24 @@ database, plays the previous release (old columns only), then expand, writes by 
 backfill, the flip of each switch to the new columns, writes while reading them, and the flip
 back, showing the physical columns by raw SQL after every step. Exits non-zero as soon as a
 check fails.
+
+The database stays, with a superuser for the admin (``admin``, password ``flagschema-demo``:
+a local demo's, printed at the end), for ``runserver`` and its "Schema transitions" pages.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from io import StringIO
+from os.path import abspath, relpath
 from pathlib import Path
 from typing import Any, Literal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, SystemCheckError
 from django.db import connection, connections, models
@@ -28,6 +34,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import AddField
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from waffle.models import Switch
 
 import flagschema
@@ -36,6 +43,11 @@ from shop.models import Customer, Order, Product
 
 Side = Literal["old", "new"]
 BATCH_SIZE = 2  # rows per backfill UPDATE; small, so that the rehearsal shows several batches
+
+# The admin's superuser, created at the end for `runserver`. A local demo's credentials, printed
+# for anyone to read: the demo's database is never deployed.
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "flagschema-demo"
 
 # The previous release's data, written before the release existed.
 CUSTOMERS = [
@@ -136,6 +148,7 @@ class Command(BaseCommand):
         read_while_new = self.write_reading_new()
         self.flip_back(read_while_new)
         self.final_check()
+        self.try_the_admin()
 
     # --- the steps -------------------------------------------------------------------------
 
@@ -363,7 +376,29 @@ class Command(BaseCommand):
         )
         switches = ", ".join(repr(t.flag) for t in self.transitions)
         self.stdout.write(f"The switches {switches} are off (reads from the old columns).")
-        self.stdout.write("The database stays for `python manage.py runserver`.")
+
+    def try_the_admin(self) -> None:
+        """Create the admin's superuser and say how to flip in the browser."""
+        get_user_model().objects.create_superuser(
+            ADMIN_USERNAME, f"{ADMIN_USERNAME}@example.com", ADMIN_PASSWORD
+        )
+        base = Path(settings.BASE_DIR)
+        site = "http://127.0.0.1:8000"
+        self.stdout.write("")
+        self.stdout.write("Flip them in the browser: the database stays, with a superuser.")
+        for name, value in [
+            ("username", ADMIN_USERNAME),
+            ("password", f"{ADMIN_PASSWORD}  (a local demo's: never use it on a server)"),
+            ("start", f"{shown(sys.executable)} {shown(base / 'manage.py')} runserver"),
+            ("the shop", f"{site}/  (says which columns each table is read from)"),
+            ("flip", f"{site}{reverse('admin:flagschema_transitions')}"),
+            (
+                "runbook",
+                f"{shown(base.parent / 'docs' / 'runbook.md')}  (roll back with the admin, "
+                "the command or waffle)",
+            ),
+        ]:
+            self.say(f"{name:<9} {value}")
 
     # --- transitions -----------------------------------------------------------------------
 
@@ -668,6 +703,12 @@ class Command(BaseCommand):
             self.say(
                 f"({', '.join(decimals)} as SQLite stores it: a number, so 12.50 shows as 12.5)"
             )
+
+
+def shown(path: str | Path) -> str:
+    """*path* relative to the working directory when it is below it, else absolute."""
+    relative = relpath(path)
+    return abspath(path) if relative.startswith("..") else relative
 
 
 def plural(count: int, noun: str) -> str:
