@@ -18,3 +18,17 @@ LINT_ACCEPTED: tuple[str, ...] = ()
 #: Whether ``flagschema/admin.py`` registers the "Schema transitions" pages and the flip history
 #: on ``admin.site`` when the admin autodiscovers it. Read once, at that import.
 ADMIN = True
+
+#: Shadow reads (``flagschema.shadow``): the waffle switch ``<flag><suffix>`` turns them on for a
+#: transition whose flag says old.
+SHADOW_SUFFIX = ".shadow"
+
+#: The share of model querysets whose rows are compared with the new shape in shadow mode.
+SHADOW_SAMPLE = 0.01
+
+#: A flip to new is refused while the shadow mismatch rate (mismatches / reads compared since
+#: the last flip) is above this, unless forced.
+SHADOW_MAX_MISMATCH_RATE = 0.0
+
+#: The cache alias holding the shadow counters (shared by every process); None: waffle's.
+SHADOW_CACHE: str | None = None

@@ -315,6 +315,7 @@ class RenamedField:
         flag: str = "",
         old: models.Field | None = None,
         flag_type: str = "switch",
+        comparator: Callable[[Any, Any], bool] | None = None,
     ) -> Any:
         if field is None:
             # copy.copy() and pickle create the object without arguments.
@@ -324,9 +325,11 @@ class RenamedField:
                 "RenamedField takes the new field as its first argument, e.g. "
                 "RenamedField(models.CharField(max_length=200), old_name='name', flag='...')."
             )
-        return _build_logical(
+        obj = _build_logical(
             field, old_name=old_name, flag=flag, old=old, kind="rename", flag_type=flag_type
         )
+        obj._flagschema_comparator = comparator
+        return obj
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Everything happened in __new__, which had to pick the concrete field class.
@@ -356,6 +359,7 @@ def _build_logical(
     obj._flagschema_old_name = old_name
     obj._flagschema_flag = flag
     obj._flagschema_flag_type = flag_type
+    obj._flagschema_comparator = None
     obj._flagschema_transition = None
     obj._flagschema_companion = None
     obj._flagschema_kind = kind
@@ -406,6 +410,7 @@ class ConvertedField(RenamedField):
         old_name: str = "",
         samples: Iterable[Any] = (),
         flag_type: str = "switch",
+        comparator: Callable[[Any, Any], bool] | None = None,
     ) -> Any:
         if field is None:
             return object.__new__(cls)
@@ -435,6 +440,7 @@ class ConvertedField(RenamedField):
             "backward_sql": backward_sql,
             "samples": tuple(samples),
         }
+        obj._flagschema_comparator = comparator
         return obj
 
 
@@ -446,6 +452,7 @@ class _LogicalField(RenamedField, _SideColumns):
     _flagschema_old_name: str
     _flagschema_flag: str
     _flagschema_flag_type: str
+    _flagschema_comparator: Callable[[Any, Any], bool] | None
     _flagschema_transition: Transition | None
     _flagschema_companion: models.Field | None
     _flagschema_read_columns: dict[str, str]
@@ -496,6 +503,7 @@ class _LogicalField(RenamedField, _SideColumns):
             model=cls,
             flag=self._flagschema_flag,
             flag_type=self._flagschema_flag_type,
+            comparator=self._flagschema_comparator,
             kind=self._flagschema_kind,
             field=field,
             companion=companion,
@@ -519,6 +527,7 @@ class _LogicalField(RenamedField, _SideColumns):
             "new": transition.old_column,
         }
         _prepare_options(cls)
+        _install_shadow(transition)
         if meta.apps is global_apps:
             registry.register(transition)
 
@@ -612,8 +621,15 @@ def wire_transition(transition: Transition, cls: type[models.Model], name: str) 
         setattr(cls, companion.name, _old_shape_property(transition, index))
     setattr(cls, name, transition)
     _prepare_options(cls)
+    _install_shadow(transition)
     if meta.apps is global_apps:
         registry.register(transition)
+
+
+def _install_shadow(transition: Transition) -> None:
+    from flagschema.shadow import install
+
+    install(transition)
 
 
 class _NewShapeAttribute(DeferredAttribute):

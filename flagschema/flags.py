@@ -110,7 +110,10 @@ _EVERYONE = "\x00everyone:"
 
 cache = _FlagCache()
 
-_pinned: contextvars.ContextVar[Mapping[str, Side]] = contextvars.ContextVar(
+# The third read mode: answer from old, compare a sample of reads with new (flagschema.shadow).
+SHADOW = "shadow"
+
+_pinned: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "flagschema_pinned", default=MappingProxyType({})
 )
 _request_states: contextvars.ContextVar[dict[str, Side] | None] = contextvars.ContextVar(
@@ -177,9 +180,9 @@ def read_side(transition: Transition) -> Side:
     label = transition.label
     pinned = _pinned.get()
     if pinned:
-        side = pinned.get(label)
-        if side is not None:
-            return side
+        pin = pinned.get(label)
+        if pin is not None:
+            return "new" if pin == "new" else "old"  # shadow reads the old side
     states = _request_states.get()
     if states is None:
         statement = _statement
@@ -192,6 +195,21 @@ def read_side(transition: Transition) -> Side:
     if side is None:
         side = states[label] = _backend_side(transition)
     return side
+
+
+def shadowing(transition: Transition) -> bool:
+    """Whether reads of *transition* are in shadow mode: answered from old, and a sample
+    compared with new. A ``reading(label, "shadow")`` pin says so; otherwise the waffle switch
+    ``<flag><FLAGSCHEMA_SHADOW_SUFFIX>`` (``customers.full_name.shadow``), while the flag
+    itself says old."""
+    pinned = _pinned.get()
+    if pinned:
+        side = pinned.get(transition.label)
+        if side is not None:
+            return side == SHADOW
+    if read_side(transition) != "old":
+        return False
+    return cache.is_active(transition.flag + get_setting("SHADOW_SUFFIX"))
 
 
 def end_statement(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):
@@ -297,15 +315,16 @@ class reading(ContextDecorator):
     The pin wins over the flag, the request pin and the cache. Blocks nest; the inner one wins.
     """
 
-    def __init__(self, label: str | Transition, side: Side) -> None:
+    def __init__(self, label: str | Transition, side: str) -> None:
         transition = label if isinstance(label, Transition) else registry[label]
-        if side not in SIDES:
+        if side not in (*SIDES, SHADOW):
             raise TransitionError(
-                f"Read side {side!r} for {transition.label} is not one of 'old' or 'new'."
+                f"Read side {side!r} for {transition.label} is not one of 'old', 'new' or "
+                "'shadow' (old, compared with new on a sample of reads)."
             )
         self.label = transition.label
-        self.side: Side = side
-        self._tokens: list[contextvars.Token[Mapping[str, Side]]] = []
+        self.side = side
+        self._tokens: list[contextvars.Token[Mapping[str, str]]] = []
 
     def __enter__(self) -> reading:
         pins = dict(_pinned.get())

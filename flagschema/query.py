@@ -18,10 +18,13 @@ from django.db import models
 from django.db.models import F, Value
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.manager import BaseManager
+from django.db.models.query import ModelIterable
 
 from flagschema.exceptions import TransitionError
 from flagschema.fields import is_companion_field, transition_of, with_transition_names
 from flagschema.flags import reading
+from flagschema.shadow import flush as shadow_flush
+from flagschema.shadow import shadow_annotations
 from flagschema.transitions import Side, Transition
 
 
@@ -203,6 +206,8 @@ class DualWriteQuerySetMixin:
 
     model: type[models.Model]
     _query: Any
+    _result_cache: list[Any] | None
+    _iterable_class: type
 
     def defer(self, *fields: Any) -> Any:
         if fields == (None,):
@@ -227,6 +232,23 @@ class DualWriteQuerySetMixin:
                     *query.annotation_select,
                 )
         return super()._values(*fields, **expressions)  # type: ignore[misc]
+
+    def _fetch_all(self) -> None:
+        if self._result_cache is None and self._iterable_class is ModelIterable:
+            query = self._query
+            if not (query.distinct or query.combinator or query.group_by is not None):
+                extra = shadow_annotations(self.model)
+                if extra:
+                    # Shadow mode, sampled: the same query also selects the new columns; the
+                    # instances compare them with what they read (flagschema.shadow).
+                    clone = self._chain()  # type: ignore[attr-defined]
+                    for name, column in extra.items():
+                        clone.query.add_annotation(column, name, select=True)
+                    try:
+                        self._result_cache = list(ModelIterable(clone))
+                    finally:
+                        shadow_flush()
+        super()._fetch_all()  # type: ignore[misc]
 
     def update(self, **kwargs: Any) -> int:
         values, pins = _companion_updates(self.model, kwargs)

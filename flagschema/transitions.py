@@ -65,6 +65,8 @@ class Transition:
     :class:`~flagschema.TransitionError` instead of running. ``samples`` are old-shape values
     (tuples when there are several old fields) that the system checks convert forward and back.
     ``flag_type="flag"`` names a waffle Flag instead of a Switch (a rollout per request).
+    ``comparator(value_read, new_value) -> bool`` replaces ``==`` in shadow reads (values
+    that differ only in representation).
 
     Its label is ``app_label.Model.<attribute name>``; registry entries of ``RenamedField`` and
     ``ConvertedField`` are ``Transition`` objects too, labelled by the field's name.
@@ -77,6 +79,9 @@ class Transition:
     # "switch": a waffle Switch, one state for every process; "flag": a waffle Flag, chosen
     # per request (see flagschema.flags.PinReadSideMiddleware).
     flag_type: str
+    # Shadow reads compare a value read from the old side with the new column's by this
+    # (value_read, new_value) -> bool; None means ==.
+    comparator: Callable[[Any, Any], bool] | None
     forward: Callable[..., Any] | None  # None for a rename: both shapes are the same
     backward: Callable[..., Any] | None
     new_fields: tuple[models.Field, ...]
@@ -96,6 +101,7 @@ class Transition:
         backward_sql: Mapping[str, Any] | None = None,
         samples: Iterable[Any] = (),
         flag_type: str = "switch",
+        comparator: Callable[[Any, Any], bool] | None = None,
     ) -> None:
         from django.db import models
 
@@ -137,6 +143,7 @@ class Transition:
             )
         check_flag_type(flag_type)
         self.flag_type = flag_type
+        self.comparator = comparator
         self._old_templates = dict(old)
         self._new_templates = dict(new)
         self.old_names = tuple(old)
@@ -161,6 +168,7 @@ class Transition:
         field: models.Field,
         companion: models.Field,
         flag_type: str = "switch",
+        comparator: Callable[[Any, Any], bool] | None = None,
         forward: Callable[[Any], Any] | None = None,
         backward: Callable[[Any], Any] | None = None,
         forward_sql: Any = None,
@@ -173,6 +181,7 @@ class Transition:
         self.model = model
         self.flag = flag
         self.flag_type = flag_type
+        self.comparator = comparator
         self.kind = kind
         self.new_fields = (field,)
         self.old_fields = (companion,)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -90,6 +92,11 @@ def test_queries_cost_no_cache_round_trip_within_the_ttl(
     assert flags.cache.backend_calls == calls_before
 
 
+def main_flag_only(answers: Iterator[bool]) -> Callable[[str], bool]:
+    """A backend giving *answers* for the transition's flag; its shadow switch stays off."""
+    return lambda flag: False if flag.endswith(".shadow") else next(answers)
+
+
 def test_a_flip_during_compilation_cannot_mix_columns(
     ada: Customer, settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,7 +104,7 @@ def test_a_flip_during_compilation_cannot_mix_columns(
     One statement still uses one column throughout, and the next statement the other."""
     settings.FLAGSCHEMA_FLAG_TTL = 0
     answers = iter([True, False, True, False, True, False])
-    monkeypatch.setattr(flags.cache, "backend", lambda: lambda flag: next(answers))
+    monkeypatch.setattr(flags.cache, "backend", lambda: main_flag_only(answers))
     qs = (
         Customer.objects.filter(full_name__startswith="Ada")
         .exclude(full_name="nobody")
@@ -129,6 +136,8 @@ def test_a_flip_from_inside_the_resolution_cannot_mix_columns(
     set_switch("customers.full_name", False)
 
     def flipping_backend(flag: str) -> bool:
+        if flag.endswith(".shadow"):  # the shadow-mode switch, asked while reads are old
+            return False
         active = flags.waffle_switch_is_active(flag)
         switch = Switch.objects.get(name=flag)
         switch.active = not active
@@ -152,7 +161,7 @@ def test_the_middleware_pins_one_state_for_a_whole_request(
 ) -> None:
     settings.FLAGSCHEMA_FLAG_TTL = 0
     answers = iter([True, False, True, False])
-    monkeypatch.setattr(flags.cache, "backend", lambda: lambda flag: next(answers))
+    monkeypatch.setattr(flags.cache, "backend", lambda: main_flag_only(answers))
     first = client.get("/customers/").json()
     assert first == {"first": ["Ada (new)"], "second": ["Ada (new)"]}
     second = client.get("/customers/").json()
@@ -165,7 +174,7 @@ def test_without_the_middleware_each_statement_resolves_alone(
     settings.FLAGSCHEMA_FLAG_TTL = 0
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "flagschema" not in m]
     answers = iter([True, False])
-    monkeypatch.setattr(flags.cache, "backend", lambda: lambda flag: next(answers))
+    monkeypatch.setattr(flags.cache, "backend", lambda: main_flag_only(answers))
     assert client.get("/customers/").json() == {"first": ["Ada (new)"], "second": ["Ada (old)"]}
 
 
@@ -188,8 +197,8 @@ def test_reading_pins_a_side(ada: Customer) -> None:
 def test_reading_rejects_unknown_labels_and_sides() -> None:
     with pytest.raises(flagschema.TransitionError, match="No transition is labelled 'nope'"):
         flagschema.reading("nope", "new")
-    with pytest.raises(flagschema.TransitionError, match="not one of 'old' or 'new'"):
-        flagschema.reading(LABEL, "newest")  # type: ignore[arg-type]
+    with pytest.raises(flagschema.TransitionError, match="not one of 'old', 'new' or 'shadow'"):
+        flagschema.reading(LABEL, "newest")
 
 
 def test_registry_lists_the_declared_transitions() -> None:

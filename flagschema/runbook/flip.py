@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from flagschema import flags
+from flagschema import flags, shadow
 from flagschema.conf import get_setting
 from flagschema.defaults import FLAG_BACKEND
 from flagschema.exceptions import TransitionError
@@ -154,6 +154,14 @@ def _check_before_flip_to_new(
         problems.append(
             f"{lossy.failed} row(s) do not survive the round trip ({paths}), e.g. pk {keys}"
         )
+    shadowed = shadow.stats(transition)
+    limit = float(get_setting("SHADOW_MAX_MISMATCH_RATE"))
+    if shadowed.compared and shadowed.rate > limit:
+        problems.append(
+            f"shadow reads found {shadowed.mismatched} mismatching of {shadowed.compared} "
+            f"compared ({shadowed.rate:.2%}, above FLAGSCHEMA_SHADOW_MAX_MISMATCH_RATE "
+            f"{limit:.2%})"
+        )
     report = verify(transition, using=using)
     if not report.clean:
         keys = ", ".join(repr(pk) for pk in report.sample_pks[:5])
@@ -214,6 +222,7 @@ def _set_switch(transition: Transition, side: Side, result: FlipResult, *, sourc
     # (a test, a caller's atomic block) that is later, so drop it now as well.
     switch.flush()
     flags.cache.forget(transition.flag)
+    shadow.reset(transition)  # the shadow counters describe one state of the flag
 
 
 def labels_of_flag(flag: str, flag_type: str = "switch") -> list[str]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from django.db import DatabaseError
 
+from flagschema import shadow
+from flagschema.flags import shadowing
 from flagschema.runbook.flip import current_side
 from flagschema.runbook.rows import count_unfilled, rows
 from flagschema.transitions import Transition, registry
@@ -28,6 +31,8 @@ class TransitionStatus:
     backfill: dict[str, Any] | None  # the last backfill's progress, None if never run
     last_verify: dict[str, Any] | None
     last_flip: dict[str, Any] | None
+    # Shadow reads: whether they are on, and the counts since the last flip (every process).
+    shadow: dict[str, Any] | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -55,6 +60,14 @@ def transition_status(
         last_verify=None,
         last_flip=None,
     )
+    counts = shadow.stats(transition)
+    status.shadow = {
+        "on": shadowing(transition) if status.read_side == "old" else False,
+        "compared": counts.compared,
+        "mismatched": counts.mismatched,
+        "rate": counts.rate,
+        "since": datetime.fromtimestamp(counts.since, tz=timezone.utc) if counts.since else None,
+    }
     if count_rows:
         try:
             status.rows = rows(transition, using).count()

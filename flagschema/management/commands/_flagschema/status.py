@@ -88,6 +88,13 @@ def _print(command: Any, s: TransitionStatus) -> None:
         command.stdout.write(
             f"  verify     {verdict} ({v['checked']:,} rows) at {_when(v['when'])}"
         )
+    if s.shadow is not None and (s.shadow["on"] or s.shadow["compared"]):
+        sh = s.shadow
+        state = "on" if sh["on"] else "off"
+        counts = f"{sh['mismatched']:,} mismatching of {sh['compared']:,} compared"
+        if sh["mismatched"]:
+            counts = style.ERROR(counts)
+        command.stdout.write(f"  shadow     {state}: {counts} since {_when(sh['since'])}")
     if s.last_flip is None:
         command.stdout.write("  last flip  never flipped")
     else:
