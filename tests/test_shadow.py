@@ -195,3 +195,16 @@ def test_the_override(settings) -> None:  # type: ignore[no-untyped-def]
         "flagschema", "flip", LABEL, "--to", "new", "--reason", "go", "--force", stdout=out
     )
     assert "now reads NEW" in out.getvalue() and "(forced)" in out.getvalue()
+
+
+def test_the_admin_shows_the_counts(admin_client) -> None:  # type: ignore[no-untyped-def]
+    c = Customer.objects.create(full_name="Ada")
+    put(Customer, c.pk, full_name="Eve")
+    with flagschema.reading(LABEL, "shadow"):
+        Customer.objects.get(pk=c.pk)
+    page = admin_client.get(f"/admin/flagschema/flipevent/transitions/{LABEL}/").content.decode()
+    assert "1 mismatching of 1 reads compared" in page
+    page = admin_client.get(
+        f"/admin/flagschema/flipevent/transitions/{LABEL}/flip/new/"
+    ).content.decode()
+    assert "1 mismatching of 1 reads compared" in page
