@@ -72,6 +72,7 @@ SERVER_TIMEOUT = 30.0  # for runserver to answer
 # plus a generous margin for a loaded machine. The admin flips in the server's own process,
 # which forgets its copy of the flag at once, so the first load normally shows it.
 FLIP_TIMEOUT = 10.0
+PAGE_TIMEOUT = 30.0  # for a page to load after a click
 
 
 def require_browser() -> Any:
@@ -220,6 +221,19 @@ class Page:
     def find(self, css: str) -> Any:
         return self.driver.find_element(self.by.CSS_SELECTOR, css)
 
+    def click(self, element: Any) -> None:
+        """Click a link or a submit button and wait for the next page: the old page's
+        elements gone stale, the new one loaded. (A click returns before the navigation it
+        starts, so the next find could otherwise land on the page being left.)"""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = self.find("html")
+        element.click()
+        wait = WebDriverWait(self.driver, PAGE_TIMEOUT, poll_frequency=0.05)
+        wait.until(expected_conditions.staleness_of(page))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
     def xpath(self, xpath: str) -> Any:
         return self.driver.find_element(self.by.XPATH, xpath)
 
@@ -263,7 +277,7 @@ class Page:
         assert "/admin/login/" in self.driver.current_url
         self.find("#id_username").send_keys(self.demo.username)
         self.find("#id_password").send_keys(self.demo.password)
-        self.find("#login-form input[type=submit]").click()
+        self.click(self.find("#login-form input[type=submit]"))
         assert self.find("#site-name").text == "Django administration"
         assert "Site administration" in self.driver.title, self.driver.title
 
@@ -271,15 +285,14 @@ class Page:
         """From the admin's index: Transitions, the row's "Flip to <to>", the confirmation
         with a reason; return the message the admin shows after the flip."""
         self.open("/admin/")
-        self.driver.find_element(self.by.LINK_TEXT, "Transitions").click()
+        self.click(self.driver.find_element(self.by.LINK_TEXT, "Transitions"))
         assert self.find("#content h1").text == "Schema transitions"
         row = self.find(f'tr[data-label="{LABEL}"]')
-        button = row.find_element(self.by.LINK_TEXT, f"Flip to {to}")
-        button.click()
+        self.click(row.find_element(self.by.LINK_TEXT, f"Flip to {to}"))
         assert self.find("#content h1").text == f"Flip {LABEL} to {to}"
         self.find("#id_reason").send_keys(reason)
         self.screenshot(f"{screenshot}-confirmation")
-        self.find(".flagschema-flip-form input[type=submit]").click()
+        self.click(self.find(".flagschema-flip-form input[type=submit]"))
         # Back on the transition's page, with the admin's message and the flip in its history.
         assert self.find("#content h1").text == LABEL
         # (The admin capitalises the first letter of its messages: "Shop.Order.reference".)
