@@ -119,10 +119,9 @@ class _ConvertedCol(_SideCol):
                     resolved, {id(old): old.get_col(self.alias) for old in transition.old_fields}
                 )
                 # Cast to the new field's type, so that comparisons and ordering treat the
-                # value as that type (SQLite compares an expression without a type as text).
-                sql, params = compiler.compile(
-                    Cast(expression, output_field=field._flagschema_plain)
-                )
+                # value as that type (SQLite compares an expression without a type as text);
+                # text without its length, which CAST(... AS varchar(n)) would cut silently.
+                sql, params = compiler.compile(Cast(expression, output_field=_cast_type(field)))
                 compiled = field._flagschema_forward_compiled[key] = (sql, tuple(params))
             return compiled[0], list(compiled[1])
         source = transition.old_fields[0].get_col(self.alias)
@@ -177,6 +176,13 @@ class _ConvertedCol(_SideCol):
                 return None if value is None else to_new((value,))[index]
 
         return [*converters, convert]
+
+
+def _cast_type(field: Any) -> models.Field:
+    plain = field._flagschema_plain
+    if plain.get_internal_type() == "CharField":
+        return models.TextField()
+    return cast(models.Field, plain)
 
 
 def _resolved_forward_sql(transition: Transition, field: Any) -> Any:

@@ -235,6 +235,17 @@ def test_split_filter_on_the_old_side_uses_forward_sql(people: dict[str, Person]
     assert "first_name" in sql[sql.upper().index("WHERE") :]
 
 
+def test_a_long_value_computed_by_forward_sql_is_not_cut() -> None:
+    """forward_sql's value is cast to text, not to varchar(100), which would cut it silently
+    where forward() in Python gives it whole."""
+    person = Person.objects.create(first_name="Ada", last_name="Lovelace")
+    put(Person, person.pk, name="A" * 150)  # one word of 150 characters: all first name
+    with flagschema.reading("reshape.Person.name_split", "old"):
+        assert Person.objects.get(pk=person.pk).first_name == "A" * 150
+        assert Person.objects.filter(first_name="A" * 150).count() == 1
+        assert Person.objects.filter(first_name="A" * 100).count() == 0
+
+
 def test_split_reads_across_relations(side: str, people: dict[str, Person]) -> None:
     place = Place.objects.create(label="home", address={"street": "Main", "city": "Oslo"})
     Visit.objects.create(person=people["cy"], place=place, note="v1")
