@@ -4,7 +4,9 @@
 writes the migration that removes the old fields (and alters each new field from its nullable
 expand column to its final declaration) and returns the code change that goes with it: the
 transition's declaration replaced by plain fields. The migration is the one ``makemigrations``
-would write once the code is changed, so that afterwards ``makemigrations`` finds nothing.
+would write once the code is changed, so that afterwards ``makemigrations`` finds nothing;
+when a migration installed the transition's sync triggers, it removes them first
+(:class:`~flagschema.operations.RemoveSyncTriggers`).
 
 >>> result = contract(registry["shop.Order.reference"])
 >>> result.path
@@ -26,7 +28,7 @@ import os
 import re
 import tokenize
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.migrations.autodetector import MigrationAutodetector
@@ -233,6 +235,13 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
         migration_name=_migration_name(transition),
     )
     (migration,) = changes[app_label]
+    if _sync_triggers_installed(loader, leaves[0], transition):
+        from flagschema.operations import RemoveSyncTriggers
+
+        # First: a trigger naming a dropped column would fail every write (PostgreSQL and
+        # SQLite refuse to drop it).
+        remove = RemoveSyncTriggers(model_name=model_name, name=label.rsplit(".", 1)[1])
+        cast(list[Operation], migration.operations).insert(0, remove)
     writer = MigrationWriter(migration)
     header, _, body = writer.as_string().partition("\n")
     columns = ", ".join(transition.old_columns)
@@ -261,6 +270,31 @@ def _loader(using: str | None) -> MigrationLoader:
     importlib.invalidate_caches()  # a migration written since the last look
     connection = connections[using] if using is not None else None
     return MigrationLoader(connection, ignore_no_migrations=True)
+
+
+def _sync_triggers_installed(
+    loader: MigrationLoader, leaf: tuple[str, str], transition: Transition
+) -> bool:
+    """Whether the migrations up to *leaf* leave *transition*'s sync triggers installed (an
+    ``InstallSyncTriggers`` not followed by a ``RemoveSyncTriggers``): the files say it for
+    every database, where asking one database would not."""
+    from flagschema.operations import InstallSyncTriggers, RemoveSyncTriggers
+
+    app_label = transition.model._meta.app_label
+    model_name = str(transition.model._meta.model_name)
+    name = transition.label.rsplit(".", 1)[1]
+    installed = False
+    for key in loader.graph.forwards_plan(leaf):
+        if key[0] != app_label:
+            continue
+        for operation in loader.graph.nodes[key].operations:
+            if (
+                isinstance(operation, (InstallSyncTriggers, RemoveSyncTriggers))
+                and operation.model_name_lower == model_name
+                and operation.transition_name == name
+            ):
+                installed = isinstance(operation, InstallSyncTriggers)
+    return installed
 
 
 def contract_migration(transition: Transition, loader: MigrationLoader) -> str | None:

@@ -14,6 +14,7 @@ from flagschema.flags import shadowing
 from flagschema.runbook.flip import current_side
 from flagschema.runbook.rows import count_unfilled, rows
 from flagschema.transitions import Transition, registry
+from flagschema.triggers import triggers_installed
 
 
 @dataclass
@@ -34,6 +35,9 @@ class TransitionStatus:
     # Shadow reads: whether they are on, and the counts since the last flip (every process).
     shadow: dict[str, Any] | None = None
     error: str | None = None
+    # Whether the sync triggers (flagschema.operations.InstallSyncTriggers) are installed;
+    # None when the database cannot tell (another vendor, its catalog unreadable).
+    triggers: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +81,7 @@ def transition_status(
                 f"the table could not be read ({type(exc).__name__}: {exc}); "
                 "is the expand migration applied?"
             )
+    status.triggers = triggers_installed(transition, using)
     progress = BackfillProgress.objects.using(using).filter(label=label).first()
     if progress is not None:
         status.backfill = {

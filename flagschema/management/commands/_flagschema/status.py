@@ -11,7 +11,7 @@ from flagschema.runbook.status import TransitionStatus, status
 
 HELP = (
     "list every declared transition: columns, flag and read side, rows without the new "
-    "shape, the last backfill, verify and flip"
+    "shape, the sync triggers, the last backfill, verify and flip"
 )
 
 
@@ -69,6 +69,9 @@ def _print(command: Any, s: TransitionStatus) -> None:
         if s.unfilled:
             unfilled = style.WARNING(unfilled)
         command.stdout.write(f"  rows       {s.rows:,}, {unfilled}")
+    if s.triggers is not None:
+        triggers = "installed" if s.triggers else "not installed"
+        command.stdout.write(f"  triggers   {triggers}")
     if s.backfill is None:
         command.stdout.write("  backfill   never run")
     else:
