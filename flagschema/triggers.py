@@ -9,7 +9,9 @@ The ORM already writes both shapes. The triggers only fill the side a statement 
   the backfill and verify compute them), the old ones by ``backward_sql``; a rename copies;
 * an ``UPDATE`` that changes one side only gets the other side recomputed from it. An
   ``UPDATE`` that changes both (the ORM's own dual write) is left exactly as written: the
-  application's values win, and nothing is converted twice.
+  application's values win, and nothing is converted twice. Nor is an ``UPDATE`` of the new
+  side that writes what ``forward_sql`` makes of the old one (the backfill's): the old side
+  is not recomputed from it, which would round-trip each old value through both transforms.
 
 Per database (vendor branches on ``connection.vendor``):
 
@@ -20,10 +22,10 @@ Per database (vendor branches on ``connection.vendor``):
   event and table: MariaDB 10.2.3+, MySQL 5.7.2+). Changes are detected on the bytes
   (``CAST(... AS BINARY)``), so a change of case or of trailing spaces that a
   case-insensitive collation calls equal is still a change;
-* SQLite: its triggers cannot change ``NEW``, so four ``AFTER`` triggers update the row they
-  fired for. Each acts only when the row's other side is not already what it would compute,
-  so the ``UPDATE`` of one trigger never makes another convert the value back (with or
-  without ``PRAGMA recursive_triggers``).
+* SQLite: its triggers cannot change ``NEW``, so an ``AFTER INSERT`` and an ``AFTER UPDATE``
+  trigger update the row they fired for. Each ``UPDATE`` acts only when the row's other side
+  is not already what it would compute, so the ``UPDATE`` of one trigger never makes a trigger
+  convert the value back (with or without ``PRAGMA recursive_triggers``).
 
 Names are derived from the table and the transition (``fs_sync_<table>_<name>_<hash>_<role>``,
 at most 63 characters); every identifier is quoted through ``connection.ops.quote_name``, with
@@ -75,7 +77,7 @@ SUPPORTED_VENDORS = ("postgresql", "mysql", "sqlite")
 _ROLES = {
     "postgresql": ("fn", "ins", "upd"),
     "mysql": ("ins", "upd"),
-    "sqlite": ("insf", "insb", "updf", "updb"),
+    "sqlite": ("ins", "upd"),
 }
 # PostgreSQL truncates longer names to 63 bytes, MySQL refuses more than 64 characters.
 _MAX_NAME = 63
@@ -378,6 +380,19 @@ def _all(template: str, columns: Sequence[str], connection: Any, joiner: str = "
     return "(" + joiner.join(template.format(quote_name(connection, c)) for c in columns) + ")"
 
 
+def _differs(side: _Side, template: str, connection: Any) -> str:
+    """Some column of *side* is not what the other side computes for it (*template* compares
+    ``{0}``, the column, with ``{1}``, its SQL)."""
+    return (
+        "("
+        + " OR ".join(
+            template.format(quote_name(connection, c), sql)
+            for c, sql in zip(side.columns, side.computed, strict=True)
+        )
+        + ")"
+    )
+
+
 def _postgresql(
     connection: Any, table: str, names: dict[str, str], old: _Side, new: _Side
 ) -> list[str]:
@@ -394,6 +409,7 @@ def _postgresql(
     new_null = _all("NEW.{0} IS NULL", new.columns, connection)
     old_changed = _all("NEW.{0} IS DISTINCT FROM OLD.{0}", old.columns, connection, " OR ")
     new_changed = _all("NEW.{0} IS DISTINCT FROM OLD.{0}", new.columns, connection, " OR ")
+    unlike_forward = _differs(new, "NEW.{0} IS DISTINCT FROM ({1})", connection)
     body = (
         "BEGIN\n"
         "  IF TG_OP = 'INSERT' THEN\n"
@@ -401,7 +417,8 @@ def _postgresql(
         f"    ELSIF {old_null} AND NOT {new_null} THEN\n{assign(old, '      ')}"
         "    END IF;\n"
         f"  ELSIF {old_changed} AND NOT {new_changed} THEN\n{assign(new, '    ')}"
-        f"  ELSIF {new_changed} AND NOT {old_changed} THEN\n{assign(old, '    ')}"
+        f"  ELSIF {new_changed} AND NOT {old_changed} AND {unlike_forward} THEN\n"
+        f"{assign(old, '    ')}"
         "  END IF;\n"
         "  RETURN NEW;\n"
         "END;\n"
@@ -444,6 +461,9 @@ def _mysql(
     changed = "NOT (CAST(NEW.{0} AS BINARY) <=> CAST(OLD.{0} AS BINARY))"
     old_changed = _all(changed, old.columns, connection, " OR ")
     new_changed = _all(changed, new.columns, connection, " OR ")
+    unlike_forward = _differs(
+        new, "NOT (CAST(NEW.{0} AS BINARY) <=> CAST(({1}) AS BINARY))", connection
+    )
     return [
         f"CREATE TRIGGER {q(names['ins'])} BEFORE INSERT ON {table} FOR EACH ROW\n"
         "BEGIN\n"
@@ -454,7 +474,8 @@ def _mysql(
         f"CREATE TRIGGER {q(names['upd'])} BEFORE UPDATE ON {table} FOR EACH ROW\n"
         "BEGIN\n"
         f"  IF {old_changed} AND NOT {new_changed} THEN\n{assign(new, '    ')}"
-        f"  ELSEIF {new_changed} AND NOT {old_changed} THEN\n{assign(old, '    ')}"
+        f"  ELSEIF {new_changed} AND NOT {old_changed} AND {unlike_forward} THEN\n"
+        f"{assign(old, '    ')}"
         "  END IF;\n"
         "END",
     ]
@@ -466,38 +487,38 @@ def _sqlite(
     def q(name: str) -> str:
         return quote_name(connection, name)
 
-    def update(side: _Side) -> str:
+    def update(side: _Side, condition: str) -> str:
         sets = ", ".join(
             f"{q(c)} = {sql}" for c, sql in zip(side.columns, side.computed, strict=True)
         )
-        return f"BEGIN UPDATE {table} SET {sets} WHERE rowid = NEW.rowid; END"
+        return f"  UPDATE {table} SET {sets} WHERE rowid = NEW.rowid AND {condition};\n"
 
     def differs(side: _Side) -> str:
-        # The row's side is not what the other side computes: the UPDATE one trigger runs
-        # leaves the row consistent, so that the trigger of the other direction, which that
-        # UPDATE fires, finds nothing to do.
-        return (
-            "("
-            + " OR ".join(
-                f"NEW.{q(c)} IS NOT ({sql})"
-                for c, sql in zip(side.columns, side.computed, strict=True)
-            )
-            + ")"
-        )
+        # The row's side is not what the other side computes. Each UPDATE below leaves the row
+        # consistent, so the trigger it fires (this one, with recursive_triggers on, or the
+        # UPDATE trigger after the INSERT one) finds nothing to do: nothing is converted back.
+        return _differs(side, "NEW.{0} IS NOT ({1})", connection)
 
     old_null = _all("NEW.{0} IS NULL", old.columns, connection)
     new_null = _all("NEW.{0} IS NULL", new.columns, connection)
     old_changed = _all("NEW.{0} IS NOT OLD.{0}", old.columns, connection, " OR ")
     new_changed = _all("NEW.{0} IS NOT OLD.{0}", new.columns, connection, " OR ")
+    columns = ", ".join(q(c) for c in (*old.columns, *new.columns))
+    # One trigger per event, whose WHEN lets the ORM's own writes (both sides) through at the
+    # cost of one test per row; UPDATE OF skips the statements that set neither side.
     return [
-        f"CREATE TRIGGER {q(names['insf'])} AFTER INSERT ON {table} FOR EACH ROW "
-        f"WHEN {new_null} AND NOT {old_null}\n{update(new)}",
-        f"CREATE TRIGGER {q(names['insb'])} AFTER INSERT ON {table} FOR EACH ROW "
-        f"WHEN {old_null} AND NOT {new_null}\n{update(old)}",
-        f"CREATE TRIGGER {q(names['updf'])} AFTER UPDATE ON {table} FOR EACH ROW "
-        f"WHEN {old_changed} AND NOT {new_changed} AND {differs(old)}\n{update(new)}",
-        f"CREATE TRIGGER {q(names['updb'])} AFTER UPDATE ON {table} FOR EACH ROW "
-        f"WHEN {new_changed} AND NOT {old_changed} AND {differs(new)}\n{update(old)}",
+        f"CREATE TRIGGER {q(names['ins'])} AFTER INSERT ON {table} FOR EACH ROW "
+        f"WHEN {new_null} <> {old_null}\n"
+        "BEGIN\n"
+        f"{update(new, new_null)}"
+        f"{update(old, old_null)}"
+        "END",
+        f"CREATE TRIGGER {q(names['upd'])} AFTER UPDATE OF {columns} ON {table} FOR EACH ROW "
+        f"WHEN {old_changed} <> {new_changed}\n"
+        "BEGIN\n"
+        f"{update(new, f'{old_changed} AND {differs(old)}')}"
+        f"{update(old, f'{new_changed} AND {differs(new)}')}"
+        "END",
     ]
 
 
