@@ -1,5 +1,6 @@
 """The pytest plugin of flagschema.testing, run by pytester in subprocesses on this suite's
-settings and test apps (on SQLite: the child creates its own test database)."""
+settings and test apps (on SQLite: the child creates its own test database), and the demo's
+own tests run on both read sides (issue 6's acceptance)."""
 
 from __future__ import annotations
 
@@ -428,3 +429,52 @@ def test_importing_the_plugin_imports_neither_django_nor_pytest() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
     )
     assert done.stdout.strip() == "[]"
+
+
+# --- the demo (issue 6: "The demo project's own tests run green under --flagschema-read=both,
+# and a deliberately broken demo view that reads the old column directly by raw SQL fails
+# under the new side") -------------------------------------------------------------------------
+
+
+def demo_pytest(*args: str) -> subprocess.CompletedProcess[str]:
+    """The README's command: the demo's tests from the repository root, on the demo's settings
+    (its own SQLite test database)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_the_demos_tests_pass_on_both_sides() -> None:
+    done = demo_pytest("--flagschema-read=both", "demo_project/tests")
+    assert done.returncode == 0, done.stdout + done.stderr
+    passed = [line for line in done.stdout.splitlines() if line.startswith("PASSED ")]
+    assert len([line for line in passed if "[flagschema-old]" in line]) >= 7, done.stdout
+    assert len([line for line in passed if "[flagschema-new]" in line]) >= 7, done.stdout
+    assert "0 with a different one." in done.stdout
+
+
+def test_the_demos_broken_view_fails_on_the_new_side_only() -> None:
+    done = demo_pytest("--flagschema-read=both", "demo_project/broken")
+    assert done.returncode == 1, done.stdout + done.stderr
+    found = {}
+    for line in done.stdout.splitlines():
+        match = re.match(r"(PASSED|FAILED) demo_project/broken/test_broken_view.py::(\S+)", line)
+        if match:
+            found[match.group(2)] = match.group(1)
+    assert found == {
+        "test_greeting[flagschema-old]": "PASSED",
+        "test_greeting[flagschema-new]": "FAILED",
+        "test_greeting_fixed[flagschema-old]": "PASSED",
+        "test_greeting_fixed[flagschema-new]": "PASSED",
+    }, done.stdout
+    assert "AssertionError: assert 'Hello, Mary!' == 'Hello, Mary Ann!'" in done.stdout
+    assert (
+        "  demo_project/broken/test_broken_view.py::test_greeting: old passed, new failed"
+        in done.stdout
+    )
