@@ -275,7 +275,7 @@ class FlipEventAdmin(admin.ModelAdmin):
         if not result.changed:
             messages.info(
                 request,
-                f"{result.label} already reads {result.to_side.upper()}; nothing was changed.",
+                f"Nothing was changed: {result.label} already reads {result.to_side.upper()}.",
             )
             return
         forced = " (forced)" if result.forced else ""
@@ -288,7 +288,7 @@ class FlipEventAdmin(admin.ModelAdmin):
             )
         messages.success(
             request,
-            f"{result.label} now reads {result.to_side.upper()} (was "
+            f"Flipped: {result.label} now reads {result.to_side.upper()} (was "
             f"{result.from_side.upper()}){forced}; recorded as flip #{result.event_id}. "
             f"{result.propagation[:1].upper()}{result.propagation[1:]}.",
         )

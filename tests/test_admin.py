@@ -260,7 +260,8 @@ def test_a_flip_records_a_flip_event_and_an_admin_log_entry(flipper: Client, cus
     assert entry.object_id == str(event.pk)
     assert entry.get_change_message() == f"Flipped {LABEL} from old to new: release 42"
     assert messages_of(response)[0].startswith(
-        f"{LABEL} now reads NEW (was OLD); recorded as flip #{event.pk}. Every process reads it"
+        f"Flipped: {LABEL} now reads NEW (was OLD); recorded as flip #{event.pk}. Every process "
+        "reads it"
     )
     assert "the Schema transitions admin" in text(response)  # the history on the page
 
@@ -279,7 +280,7 @@ def test_a_flip_records_a_flip_event_and_an_admin_log_entry(flipper: Client, cus
 
 def test_a_flip_to_the_side_already_read_changes_nothing(flipper: Client, customers) -> None:
     response = flipper.post(FLIP_OLD, {"reason": "just in case"}, follow=True)
-    assert messages_of(response) == [f"{LABEL} already reads OLD; nothing was changed."]
+    assert messages_of(response) == [f"Nothing was changed: {LABEL} already reads OLD."]
     assert not FlipEvent.objects.exists() and not LogEntry.objects.exists()
 
 

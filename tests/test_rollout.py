@@ -95,9 +95,10 @@ def test_outside_a_request_the_flags_everyone_setting_decides(articles: list[Art
 
 def test_flip_sets_the_flag_for_everyone_and_is_recorded(articles: list[Article]) -> None:
     set_flag(percent=50, everyone=None)
-    call_command(
-        "flagschema", "flip", LABEL, "--to", "old", "--reason", "INC-3", stdout=StringIO()
-    )
+    out = StringIO()
+    call_command("flagschema", "flip", LABEL, "--to", "old", "--reason", "INC-3", stdout=out)
+    assert "waffle Flag 'articles.body' (Everyone off)" in out.getvalue()
+    assert "Undo: resume the rollout" in out.getvalue()
     assert Flag.objects.get(name="articles.body").everyone is False
     # A rollback: every request reads old now, whatever the percentage said.
     assert {side_of(Client().get("/articles/")) for _ in range(20)} == {"old"}

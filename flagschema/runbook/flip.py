@@ -44,6 +44,7 @@ class FlipRefused(TransitionError):
 class FlipResult:
     label: str
     flag: str
+    flag_type: str  # "switch" or "flag"
     from_side: str  # "old", "new", or "per-request" (a waffle Flag rolling out)
     to_side: Side
     changed: bool
@@ -113,6 +114,7 @@ def flip(
     result = FlipResult(
         label=transition.label,
         flag=transition.flag,
+        flag_type=transition.flag_type,
         from_side=before,
         to_side=side,
         changed=before != side,
@@ -171,9 +173,11 @@ def _check_before_flip_to_new(
         )
     if problems and not force:
         raise FlipRefused(
-            f"{transition.label} was not flipped to new: {'; '.join(problems)}. Run "
-            f"`flagschema backfill {transition.label}`, fix the rows or the transforms, and "
-            "verify again; or flip with --force to read the new shape anyway.",
+            f"{transition.label} was not flipped to new: {'; '.join(problems)}. Fill the rows "
+            f"without the new shape with `flagschema backfill {transition.label}`; repair "
+            "mismatching rows (saved through the ORM while reads are old, they get both "
+            "shapes again) or the transforms; then verify again. Or flip with --force to read "
+            "the new shape anyway.",
             problems=problems,
             forceable=True,
         )

@@ -62,12 +62,24 @@ def run(command: Any, options: dict[str, Any]) -> int:
         )
         + forced
     )
-    command.stdout.write(f"Switch {result.flag!r}; recorded as flip #{result.event_id}.")
+    what = "Flag" if result.flag_type == "flag" else "Switch"
+    setting = "Everyone " + ("on" if result.to_side == "new" else "off")
+    command.stdout.write(
+        f"waffle {what} {result.flag!r}"
+        + (f" ({setting})" if result.flag_type == "flag" else "")
+        + f"; recorded as flip #{result.event_id}."
+    )
     command.stdout.write(f"When: {result.propagation}.")
     for warning in result.warnings:
         command.stdout.write(style.WARNING(f"Warning: {warning}"))
-    other = "new" if result.to_side == "old" else "old"
-    command.stdout.write(
-        f"Undo: manage.py flagschema flip {result.label} --to {other} --reason '...'"
-    )
+    if result.from_side == "per-request":
+        command.stdout.write(
+            f"Undo: resume the rollout by setting Everyone of the waffle Flag {result.flag!r} "
+            "back to Unknown in waffle's admin (its percent, users and groups are kept)."
+        )
+    else:
+        command.stdout.write(
+            f"Undo: manage.py flagschema flip {result.label} --to {result.from_side} "
+            "--reason '...'"
+        )
     return 0
