@@ -19,7 +19,7 @@ Per database (vendor branches on ``connection.vendor``):
   ``UPDATE`` trigger's ``WHEN`` clause calls the function only when exactly one side changed
   (and makes the old columns impossible to drop while the triggers exist);
 * MariaDB/MySQL: a ``BEFORE INSERT`` and a ``BEFORE UPDATE`` trigger (several triggers per
-  event and table: MariaDB 10.2.3+, MySQL 5.7.2+). Changes are detected on the bytes
+  event and table: MariaDB 10.2.3+, MySQL 5.7.2+). Text columns are compared by their bytes
   (``CAST(... AS BINARY)``), so a change of case or of trailing spaces that a
   case-insensitive collation calls equal is still a change;
 * SQLite: its triggers cannot change ``NEW``, so an ``AFTER INSERT`` and an ``AFTER UPDATE``
@@ -141,6 +141,7 @@ class _Side:
 
     columns: tuple[str, ...]
     computed: tuple[str, ...]
+    text: tuple[bool, ...]  # whether each column holds text (compared by its bytes on MySQL)
 
 
 def _check_supported(transition: Transition) -> None:
@@ -188,8 +189,8 @@ def _sides(
     if transition.kind == "rename":
         old, new = transition.old_fields[0], transition.new_fields[0]
         return (
-            _Side((column(old),), (ref(new),)),
-            _Side((column(new),), (ref(old),)),
+            _Side((column(old),), (ref(new),), (_is_text(old, connection),)),
+            _Side((column(new),), (ref(old),), (_is_text(new, connection),)),
         )
     query = Query(transition.model)
     compiler = query.get_compiler(connection=connection)
@@ -218,9 +219,22 @@ def _sides(
         for f in transition.old_fields
     )
     return (
-        _Side(tuple(column(f) for f in transition.old_fields), old_sql),
-        _Side(tuple(column(f) for f in transition.new_fields), new_sql),
+        _Side(
+            tuple(column(f) for f in transition.old_fields),
+            old_sql,
+            tuple(_is_text(f, connection) for f in transition.old_fields),
+        ),
+        _Side(
+            tuple(column(f) for f in transition.new_fields),
+            new_sql,
+            tuple(_is_text(f, connection) for f in transition.new_fields),
+        ),
     )
+
+
+def _is_text(field: models.Field, connection: BaseDatabaseWrapper) -> bool:
+    db_type = (field.db_type(connection) or "").lower()
+    return "char" in db_type or "text" in db_type
 
 
 class _RowCol(Col):
@@ -456,14 +470,24 @@ def _mysql(
 
     old_null = _all("NEW.{0} IS NULL", old.columns, connection)
     new_null = _all("NEW.{0} IS NULL", new.columns, connection)
-    # <=> is NULL-safe; on the bytes, so that a case-insensitive collation does not hide a
-    # change of case.
-    changed = "NOT (CAST(NEW.{0} AS BINARY) <=> CAST(OLD.{0} AS BINARY))"
-    old_changed = _all(changed, old.columns, connection, " OR ")
-    new_changed = _all(changed, new.columns, connection, " OR ")
-    unlike_forward = _differs(
-        new, "NOT (CAST(NEW.{0} AS BINARY) <=> CAST(({1}) AS BINARY))", connection
-    )
+
+    def differ(side: _Side, others: Sequence[str]) -> str:
+        # <=> is NULL-safe. Text is compared by its bytes, so that a case-insensitive
+        # collation does not hide a change of case (or of trailing spaces).
+        return (
+            "("
+            + " OR ".join(
+                f"NOT (CAST(NEW.{q(c)} AS BINARY) <=> CAST({other} AS BINARY))"
+                if text
+                else f"NOT (NEW.{q(c)} <=> {other})"
+                for c, other, text in zip(side.columns, others, side.text, strict=True)
+            )
+            + ")"
+        )
+
+    old_changed = differ(old, [f"OLD.{q(c)}" for c in old.columns])
+    new_changed = differ(new, [f"OLD.{q(c)}" for c in new.columns])
+    unlike_forward = differ(new, [f"({sql})" for sql in new.computed])
     return [
         f"CREATE TRIGGER {q(names['ins'])} BEFORE INSERT ON {table} FOR EACH ROW\n"
         "BEGIN\n"
