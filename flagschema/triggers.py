@@ -327,6 +327,16 @@ def _inline(
     try:
         if connection.vendor == "postgresql":
             return cast(str, cast(Any, connection.ops).compose_sql(sql, list(params)))
+        if connection.vendor == "mysql":
+            # The driver's escaping itself: Django 4.2's schema editor doubles "%" in strings.
+            connection.ensure_connection()
+            driver: Any = connection.connection
+
+            def literal(value: Any) -> str:
+                quoted = driver.escape(value, driver.encoders)
+                return quoted.decode() if isinstance(quoted, bytes) else str(quoted)
+
+            return sql % tuple(literal(p) for p in params)
         editor = connection.schema_editor()
         return sql % tuple(editor.quote_value(p) for p in params)
     except Exception as exc:
