@@ -41,6 +41,8 @@ from tests.helpers import all_rows, quote
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
+# Read at import: inside override_settings() (pytest-django's settings fixture) it is None.
+SETTINGS_MODULE = settings.SETTINGS_MODULE
 # FLAGSCHEMA_TEST_BACKFILL_ROWS=1000000 runs the issue's acceptance size (about a minute on
 # PostgreSQL); CI runs 200,000.
 KILL_ROWS = int(os.environ.get("FLAGSCHEMA_TEST_BACKFILL_ROWS", "200000"))
@@ -84,7 +86,7 @@ def start_backfill(database: str, log: Path, *args: str) -> subprocess.Popen[str
     """``python -m django flagschema backfill ARGS`` on the test database."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "FLAGSCHEMA_TEST_DB_NAME": database,  # tests/settings.py: the database's NAME
     }
     return subprocess.Popen(

@@ -44,6 +44,8 @@ POLL = 0.01  # seconds between two reads in a worker
 READY_TIMEOUT = 15.0  # for the workers to start (django.setup()) and read the old value
 STOP_TIMEOUT = 5.0
 ROOT = Path(__file__).resolve().parent.parent
+# Read at import: inside override_settings() (pytest-django's settings fixture) it is None.
+SETTINGS_MODULE = settings.SETTINGS_MODULE
 RUN_WITH_REDIS = (
     "FLAGSCHEMA_TEST_REDIS=redis://127.0.0.1:6379/15 python -m pytest tests/test_multiprocess.py"
 )
@@ -99,15 +101,26 @@ def worker_database(tmp_path: Path) -> Iterator[str]:
 
 
 class Worker:
-    def __init__(self, index: int, config: dict[str, Any], log: Path, events: queue.Queue):
+    """A worker process (``python -m MODULE CONFIG_JSON``, tests/worker.py by default) whose
+    JSON lines on stdout are put on *events* as ``(index, event)``, then ``(index, None)``
+    when it exits."""
+
+    def __init__(
+        self,
+        index: int,
+        config: dict[str, Any],
+        log: Path,
+        events: queue.Queue,
+        module: str = "tests.worker",
+    ):
         self.index = index
         self.log_path = log
         self.events: list[dict[str, Any]] = []
         self.exited = False
         self._log: TextIO = log.open("w")
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.worker", json.dumps(config)],
+            [sys.executable, "-m", module, json.dumps(config)],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
