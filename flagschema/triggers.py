@@ -114,7 +114,7 @@ def trigger_names(vendor: str, table: str, name: str) -> dict[str, str]:
     roles = _ROLES.get(vendor)
     if roles is None:
         raise TransitionError(_unsupported(vendor))
-    digest = hashlib.sha1(f"{table}\0{name}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{table}\0{name}".encode()).hexdigest()[:8]
     base = re.sub(r"[^A-Za-z0-9_]", "_", f"fs_sync_{table}_{name}")
     names = {}
     for role in roles:
