@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -167,21 +167,12 @@ def _check_supported(transition: Transition) -> None:
         )
 
 
-def _sides(
-    transition: Transition,
-    connection: BaseDatabaseWrapper,
-    columns: Mapping[str, str] | None = None,
-) -> tuple[_Side, _Side]:
-    """(old side, new side) of *transition*, their SQL written against the ``NEW`` row.
-
-    *columns* maps a column of the declaration to the column to use instead (the historical
-    model's, in a migration); by default each field's own column."""
+def _sides(transition: Transition, connection: BaseDatabaseWrapper) -> tuple[_Side, _Side]:
+    """(old side, new side) of *transition*, their SQL written against the ``NEW`` row."""
     _check_supported(transition)
-    columns = dict(columns or {})
 
     def column(field: models.Field) -> str:
-        own = cast(str, field.column)
-        return columns.get(own, own)
+        return cast(str, field.column)
 
     def ref(field: models.Field) -> str:
         return f"NEW.{quote_name(connection, column(field))}"
@@ -355,21 +346,20 @@ def create_statements(
     connection: BaseDatabaseWrapper,
     *,
     table: str | None = None,
-    columns: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The statements that install *transition*'s sync triggers on *connection*, the ones it
-    might have first dropped (so that installing again replaces them).
+    """The statements that install *transition*'s sync triggers on *connection*, after those
+    that drop any installed before (so that installing again replaces them).
 
-    *table* and *columns* (declared column -> actual column) default to the model's; a
-    migration passes its historical model's. Raises :class:`~flagschema.TransitionError` for
-    a conversion, split or merge without ``forward_sql`` for every new field and
-    ``backward_sql`` for every old one, an expression a trigger cannot compute, or another
-    database. The statements hold no ``%s`` parameters: execute them with ``params=None``."""
+    *table* defaults to the model's; a migration passes its historical model's. Raises
+    :class:`~flagschema.TransitionError` for a conversion, split or merge without
+    ``forward_sql`` for every new field and ``backward_sql`` for every old one, an expression
+    a trigger cannot compute, or another database. The statements hold no ``%s``
+    parameters: execute them with ``params=None``."""
     vendor = connection.vendor
     if vendor not in SUPPORTED_VENDORS:
         raise TransitionError(f"{transition.label}: {_unsupported(vendor)}")
     table = table or transition.model._meta.db_table
-    old, new = _sides(transition, connection, columns)
+    old, new = _sides(transition, connection)
     names = trigger_names(vendor, table, _name(transition))
     writer = {"postgresql": _postgresql, "mysql": _mysql, "sqlite": _sqlite}[vendor]
     body = writer(connection, quote_name(connection, table), names, old, new)
