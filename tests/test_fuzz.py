@@ -26,17 +26,24 @@ Every hypothesis test is derandomized, so a CI run is reproducible; ``FUZZ`` siz
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.apps import apps
+from django.conf import settings as django_settings
 from django.core import checks
-from django.db import models
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, models, transaction
 from django.db.models import F, Value
 from django.test.utils import isolate_apps
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from waffle.models import Flag, Switch
 
 import flagschema
 from flagschema.checks import (
@@ -45,7 +52,15 @@ from flagschema.checks import (
     check_round_trip_samples,
 )
 from flagschema.fields import transition_of
+from flagschema.management.commands._flagschema.backfill import MAX_SLEEP_SECONDS
+from flagschema.management.commands._flagschema.flip import MAX_REASON_BYTES
+from flagschema.management.commands.flagschema import MAX_ROWS, verbs
+from flagschema.models import BackfillProgress, FlipEvent, VerifyRun
 from flagschema.transitions import Transition
+from tests.apps.convert.models import Product
+from tests.apps.rename.models import Customer
+from tests.apps.reshape.models import Person
+from tests.helpers import put, set_switch
 
 FUZZ = settings(
     max_examples=30,
@@ -631,3 +646,370 @@ def test_a_sample_that_does_not_come_back_is_error_e010(samples: list[int], shif
     finally:
         flagschema.registry.unregister(transition.label)
     assert flagschema_ids(found) == ["flagschema.E010"] * len(samples)
+
+
+# --- command arguments -----------------------------------------------------------------------
+
+LABELS = flagschema.registry.labels()
+TEST_APPS = ("rename", "convert", "reshape", "rollout")
+SQLISH = [
+    "x'; DROP TABLE waffle_switch; --",
+    '"; DELETE FROM flagschema_flipevent; --',
+    "rename.Customer.full_name'; DROP TABLE rename_customer; --",
+    'rename.Customer.full_name" OR "1"="1',
+    "rename.Customer.full_name`; DROP TABLE rename_customer; #",
+    "rename.Customer.full_name) UNION SELECT * FROM auth_user --",
+    "1 OR 1=1",
+    "%s",
+    "%(label)s",
+    "{label}",
+    "\\'",
+    "rename.%",
+    "rename.Customer.*",
+    "../../etc/passwd",
+]
+MUTATIONS: list[Callable[[str], str]] = [
+    str.upper,
+    str.lower,
+    str.swapcase,
+    lambda label: f" {label}",
+    lambda label: f"{label}\n",
+    lambda label: label.replace(".", "_"),
+    lambda label: label.replace(".", ":"),
+    lambda label: label.rsplit(".", 1)[0],
+    lambda label: label.split(".", 1)[1],
+    lambda label: label[:-1],
+    lambda label: f"{label}.{label}",
+]
+unknown_labels = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(SQLISH),
+    st.builds(
+        lambda label, change: change(label), st.sampled_from(LABELS), st.sampled_from(MUTATIONS)
+    ),
+    st.builds(
+        lambda label, junk: label + junk, st.sampled_from(LABELS), st.text(min_size=1, max_size=8)
+    ),
+    # very long
+    st.builds(lambda part, n: part * n, st.text(min_size=1, max_size=8), st.integers(200, 3000)),
+).filter(lambda label: label not in LABELS)
+
+
+def parses(kind: type, text: str) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+def not_a(kind: type) -> st.SearchStrategy[str]:
+    """Text that argparse's ``type=kind`` refuses."""
+    return st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(["", " ", "1.5", "1e3", "0x10", "1,000", "ten", "--", "\uff11e", "NaN%"]),
+    ).filter(lambda text: not parses(kind, text))
+
+
+too_many_rows = st.integers(min_value=MAX_ROWS + 1).map(str)
+bad_batch_sizes = st.one_of(st.integers(max_value=0).map(str), too_many_rows, not_a(int))
+bad_limits = st.one_of(st.integers(max_value=-1).map(str), too_many_rows, not_a(int))
+bad_sleeps = st.one_of(
+    st.floats(max_value=-(10**-9)).map(repr),
+    st.floats(min_value=MAX_SLEEP_SECONDS, exclude_min=True).map(repr),
+    st.sampled_from(["nan", "NaN", "-nan", "inf", "infinity", "-inf", "1e999", "86400.5"]),
+    not_a(float),
+)
+with_nul = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=8), st.text(max_size=8))
+with_surrogate = st.builds(
+    lambda a, c: a + c, st.text(max_size=8), st.characters(categories=["Cs"])
+)
+bad_reasons = st.one_of(
+    blank,
+    with_nul,
+    with_surrogate,
+    # longer than the audit record holds on MariaDB, in 1- to 4-byte characters
+    st.builds(
+        lambda c, extra: c * (MAX_REASON_BYTES // len(c.encode()) + extra),
+        st.sampled_from(["x", "é", "名", "🙂"]),
+        st.integers(1, 50),
+    ),
+)
+bad_actors = st.one_of(
+    with_nul,
+    with_surrogate,
+    st.builds(lambda c, n: c * n, st.sampled_from(["a", "é", "名"]), st.integers(151, 400)),
+)
+bad_databases = st.one_of(
+    st.text(max_size=20), st.sampled_from(["Default", "default ", "other", "'; --"])
+).filter(lambda alias: alias not in django_settings.DATABASES)
+
+
+def table_rows(model: Any) -> list[tuple[Any, ...]]:
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table} ORDER BY 1")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def database_state() -> dict[str, Any]:
+    """Every row a command could write: the runbook's records, waffle's, the test apps'."""
+    state: dict[str, Any] = {
+        "flips": list(FlipEvent.objects.order_by("pk").values_list()),
+        "verify runs": list(VerifyRun.objects.order_by("pk").values_list()),
+        "backfill progress": list(BackfillProgress.objects.order_by("pk").values_list()),
+        "waffle switches": list(Switch.objects.order_by("pk").values_list("name", "active")),
+        "waffle flags": list(Flag.objects.order_by("pk").values_list("name", "everyone")),
+    }
+    for label in TEST_APPS:
+        for model in apps.get_app_config(label).get_models(include_auto_created=True):
+            state[model._meta.db_table] = table_rows(model)
+    return state
+
+
+def refused(*argv: str) -> str:
+    """``flagschema *argv`` raises a one-line CommandError and writes nothing (rolled back to a
+    savepoint either way, so the next example starts from the same rows)."""
+    shown = shlex.join(argv)
+    if len(shown) > 300:
+        shown = f"{shown[:300]}... ({len(shown):,} characters)"
+    before = database_state()
+    savepoint = transaction.savepoint()
+    try:
+        try:
+            call_command("flagschema", *argv, stdout=StringIO(), stderr=StringIO())
+        except CommandError as exc:
+            message = str(exc)
+        except (Exception, SystemExit) as exc:
+            raise AssertionError(
+                f"flagschema {shown} raised {type(exc).__name__}: {str(exc)[:300]}"
+            ) from exc
+        else:
+            raise AssertionError(f"flagschema {shown} was accepted")
+        after = database_state()
+    finally:
+        transaction.savepoint_rollback(savepoint)
+    assert after == before, f"flagschema {shown} wrote: {diff(before, after)}"
+    assert len(message.splitlines()) == 1, f"flagschema {shown}: not one line: {message!r}"
+    assert "Traceback (most recent call last)" not in message, message
+    return message
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{key}: {before[key]!r} -> {after[key]!r}" for key in before if before[key] != after[key]
+    )[:1000]
+
+
+@pytest.fixture
+def seeded(db: None) -> None:
+    """Rows a backfill would fill, and a switch a flip to old would change."""
+    set_switch("customers.full_name", True)
+    for name in ("Ada Lovelace", "Grace Hopper", "Alan Turing"):
+        customer = Customer.objects.create(full_name=name)
+        put(Customer, customer.pk, full_name=None)  # written before the expand
+    for stock in (1, 2):
+        product = Product.objects.create(stock=stock)
+        put(Product, product.pk, stock=None)
+    person = Person.objects.create(first_name="Ada", last_name="Lovelace")
+    put(Person, person.pk, first_name=None, last_name=None)
+
+
+# The arguments that make each verb write when its label is valid (a flip to the side the
+# switch does not say).
+VALID = {
+    "status": [],
+    "backfill": [],
+    "verify": [],
+    "flip": ["--to=old", "--reason=fuzz"],
+    "contract": [],
+}
+LABELLED = ["backfill", "verify", "flip", "contract"]
+json = st.sampled_from([[], ["--json"]])
+
+
+@pytest.mark.parametrize("verb", [*LABELLED, "status"])
+def test_an_unknown_label_is_refused(seeded: None, verb: str) -> None:
+    @fuzz(20)
+    @given(label=unknown_labels, extra=json)
+    @example(label="", extra=[])
+    @example(label="--help", extra=[])
+    @example(label="rename.Customer.full_name ", extra=[])
+    @example(label="x'; DROP TABLE waffle_switch; --", extra=["--json"])
+    def check(label: str, extra: list[str]) -> None:
+        message = refused(verb, *VALID[verb], *extra, "--", label)
+        assert "No transition is labelled" in message and repr(label) in message
+
+    check()
+
+
+@fuzz(20)
+@given(
+    labels=st.lists(st.one_of(unknown_labels, st.sampled_from(LABELS)), min_size=1, max_size=4),
+    extra=st.sampled_from([[], ["--json"], ["--no-count"]]),
+)
+@example(labels=["rename.Customer.full_name", "rename.Customer.name"], extra=[])
+def test_status_refuses_a_list_with_an_unknown_label(
+    seeded: None, labels: list[str], extra: list[str]
+) -> None:
+    assume(any(label not in LABELS for label in labels))
+    refused("status", *extra, "--", *labels)
+
+
+@fuzz(40)
+@given(
+    label=st.sampled_from(LABELS),
+    bad=st.one_of(
+        bad_batch_sizes.map(lambda v: [f"--batch-size={v}"]),
+        bad_sleeps.map(lambda v: [f"--sleep={v}", "--batch-size=1"]),  # several ranges
+    ),
+    extra=st.sampled_from([[], ["--json"], ["--dry-run"], ["--restart"]]),
+)
+@example(label=LABELS[0], bad=["--batch-size=0"], extra=[])
+@example(label=LABELS[0], bad=["--batch-size=--"], extra=[])
+@example(label=LABELS[0], bad=[f"--batch-size={MAX_ROWS + 1}"], extra=[])
+@example(label=LABELS[0], bad=["--sleep=nan", "--batch-size=1"], extra=[])
+@example(label=LABELS[0], bad=["--sleep=inf", "--batch-size=1"], extra=[])
+@example(label=LABELS[0], bad=["--sleep=1e300", "--batch-size=1"], extra=[])
+@example(label=LABELS[0], bad=["--sleep=86401", "--batch-size=1"], extra=[])
+@example(label=LABELS[0], bad=["--sleep=--", "--batch-size=1"], extra=[])
+@example(label=LABELS[0], bad=["--sleep=-1", "--batch-size=1"], extra=[])
+def test_backfill_refuses_bad_numbers(
+    seeded: None, label: str, bad: list[str], extra: list[str]
+) -> None:
+    message = refused("backfill", *bad, *extra, "--", label)
+    assert message.startswith(("Error: argument --", "--batch-size", "--sleep")), message
+
+
+@fuzz(25)
+@given(label=st.sampled_from(LABELS), limit=bad_limits, extra=json)
+@example(label=LABELS[0], limit="--", extra=[])
+@example(label=LABELS[0], limit=str(MAX_ROWS + 1), extra=[])
+@example(label=LABELS[0], limit="-1", extra=[])
+def test_verify_refuses_a_bad_limit(
+    seeded: None, label: str, limit: str, extra: list[str]
+) -> None:
+    message = refused("verify", f"--limit={limit}", *extra, "--", label)
+    assert message.startswith(("Error: argument --limit", "--limit")), message
+
+
+FLIPS = [
+    # (label, the side the seeded switch does not say)
+    ("rename.Customer.full_name", "old"),
+    ("convert.Product.price", "new"),
+    ("rollout.Article.body", "new"),  # a waffle Flag
+]
+
+
+@fuzz(50)
+@given(
+    flip=st.sampled_from(FLIPS),
+    bad=st.one_of(
+        st.text(max_size=8)
+        .filter(lambda v: v not in ("old", "new"))
+        .map(lambda v: ("--to", [f"--to={v}", "--reason=fuzz"])),
+        st.just(("--to", ["--reason=fuzz"])),  # missing
+        st.just(("--reason", ["--to={to}"])),  # missing
+        bad_reasons.map(lambda v: ("reason", ["--to={to}", f"--reason={v}"])),
+        bad_actors.map(lambda v: ("--actor", ["--to={to}", "--reason=fuzz", f"--actor={v}"])),
+    ),
+    extra=st.sampled_from([[], ["--json"], ["--force"]]),
+)
+@example(flip=FLIPS[0], bad=("--to", ["--to=--", "--reason=fuzz"]), extra=[])
+@example(flip=FLIPS[0], bad=("--to", ["--to=OLD", "--reason=fuzz"]), extra=[])
+@example(flip=FLIPS[0], bad=("reason", ["--to={to}", "--reason=\x00"]), extra=[])
+@example(flip=FLIPS[0], bad=("reason", ["--to={to}", "--reason= \t"]), extra=[])
+@example(flip=FLIPS[0], bad=("reason", ["--to={to}", "--reason=--"]), extra=[])
+@example(
+    flip=FLIPS[0],
+    bad=("reason", ["--to={to}", f"--reason={'x' * (MAX_REASON_BYTES + 1)}"]),
+    extra=[],
+)
+@example(
+    flip=FLIPS[0],
+    bad=("--actor", ["--to={to}", "--reason=fuzz", f"--actor={'a' * 151}"]),
+    extra=[],
+)
+@example(
+    flip=FLIPS[0], bad=("--actor", ["--to={to}", "--reason=fuzz", "--actor=\udcff"]), extra=[]
+)
+def test_flip_refuses_bad_arguments(
+    seeded: None, flip: tuple[str, str], bad: tuple[str, list[str]], extra: list[str]
+) -> None:
+    label, to = flip
+    named, arguments = bad
+    message = refused("flip", *(a.format(to=to) for a in arguments), *extra, "--", label)
+    assert named in message, message
+
+
+@pytest.mark.parametrize("verb", [*LABELLED, "status"])
+def test_an_unknown_database_is_refused(seeded: None, verb: str) -> None:
+    label = ["--", "rename.Customer.full_name"] if verb in LABELLED else []
+
+    @fuzz(15)
+    @given(alias=bad_databases)
+    @example(alias="")
+    @example(alias="--")
+    @example(alias="Default")
+    def check(alias: str) -> None:
+        message = refused(verb, f"--database={alias}", *VALID[verb], *label)
+        assert message.startswith("--database"), message
+
+    check()
+
+
+APP_LABELS = [config.label for config in apps.get_app_configs()]
+unknown_apps = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(APP_LABELS).map(str.upper),
+    st.sampled_from(["tests.apps.rename", "rename ", "lintme", "'; DROP TABLE x; --"]),
+).filter(lambda label: label not in APP_LABELS)
+
+
+@fuzz(20)
+@given(
+    bad=st.one_of(
+        st.lists(st.one_of(unknown_apps, st.sampled_from(TEST_APPS)), min_size=1, max_size=3)
+        .filter(lambda labels: any(label not in APP_LABELS for label in labels))
+        .map(lambda labels: ["--", *labels]),
+        # not app_label.migration_name, or no such app, or no such migration
+        st.text(max_size=20).filter(lambda v: "." not in v).map(lambda v: [f"--accept={v}"]),
+        st.builds(
+            lambda app, name: [f"--accept={app}.{name}"],
+            st.one_of(unknown_apps, st.sampled_from(TEST_APPS)),
+            st.text(max_size=12).filter(lambda name: not name[:1].isdigit()),
+        ),
+        st.one_of(st.text(max_size=12), blank).map(lambda v: [f"--reason={v}"]),
+    ),
+    extra=st.sampled_from([[], ["--json"], ["--strict"]]),
+)
+@example(bad=["--accept="], extra=[])
+@example(bad=["--reason="], extra=[])
+@example(bad=["--accept=--"], extra=[])
+@example(bad=["--accept=rename."], extra=[])
+@example(bad=["--accept=.0001"], extra=[])
+@example(bad=["--", "rename", "nope"], extra=[])
+def test_lint_refuses_unknown_apps_and_migrations(
+    seeded: None, bad: list[str], extra: list[str]
+) -> None:
+    refused("lint", *extra, *bad)
+
+
+@fuzz(30)
+@given(
+    argv=st.one_of(
+        st.text(max_size=12)
+        .filter(lambda v: v not in verbs() and not v.startswith("-"))
+        .map(lambda v: [v]),
+        st.builds(
+            lambda verb, name: [verb, f"--x-{name}", *VALID[verb], "--", LABELS[0]],
+            st.sampled_from(LABELLED),
+            identifiers,
+        ),
+        st.sampled_from([["status", "--x"], ["verify"], ["flip", "--", LABELS[0]], []]),
+    )
+)
+@example(argv=[])
+@example(argv=["--"])
+def test_an_unknown_verb_or_option_is_refused(seeded: None, argv: list[str]) -> None:
+    assert refused(*argv).startswith("Error: ")

@@ -15,10 +15,14 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 # The order `--help` lists them in; each is a module of the _flagschema package.
 ORDER = ("status", "backfill", "verify", "flip", "contract", "lint")
+# The most rows a --batch-size or --limit may name: the databases take a 64-bit signed integer
+# in LIMIT and OFFSET, and refuse (or cannot be sent) a larger one.
+MAX_ROWS = 2**63 - 1
 
 
 def verbs() -> list[str]:
@@ -42,6 +46,8 @@ class Command(BaseCommand):
         subparsers = parser.add_subparsers(
             dest="verb", metavar="VERB", required=True, parser_class=CommandParser
         )
+        # The options of each verb that take one value: dest -> option.
+        self.one_value: dict[str, dict[str, str]] = {}
         for verb in verbs():
             module = verb_module(verb)
             sub = subparsers.add_parser(verb, help=module.HELP, description=module.HELP)
@@ -49,9 +55,24 @@ class Command(BaseCommand):
                 "--json", action="store_true", help="print one JSON document, for scripts"
             )
             module.add_arguments(sub)
+            self.one_value[verb] = {
+                a.dest: a.option_strings[-1]
+                for a in sub._actions
+                if a.option_strings and a.nargs is None
+            }
 
     def handle(self, *args: Any, **options: Any) -> None:
         verb = options["verb"]
+        for dest, option in getattr(self, "one_value", {}).get(verb, {}).items():
+            # argparse before Python 3.13 reads `--limit=--` as an empty list, unconverted.
+            if isinstance(options.get(dest), list):
+                raise CommandError(f"{option}: give a value ('--' is none).")
+        database = options.get("database")
+        if database is not None and database not in settings.DATABASES:
+            raise CommandError(
+                f"--database {database!r} is not in DATABASES (the aliases are "
+                f"{', '.join(map(repr, settings.DATABASES))})."
+            )
         status = verb_module(verb).run(self, options)
         if status:
             # The report is printed; the status tells scripts and CI what it said.

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from flagschema.exceptions import TransitionError
-from flagschema.management.commands.flagschema import label_argument, transition_for
+from flagschema.management.commands.flagschema import MAX_ROWS, label_argument, transition_for
 from flagschema.runbook.backfill import DEFAULT_BATCH_SIZE, BackfillStep, backfill
 
 HELP = (
@@ -27,6 +27,9 @@ HELP = (
 PLAIN_LINE_SECONDS = 2.0
 BAR_REDRAW_SECONDS = 0.1
 BAR_WIDTH = 30
+# The longest --sleep: a pause of more than a day between two ranges is a mistake (milliseconds
+# meant for seconds), and time.sleep() refuses more than about 9 * 10**9 seconds.
+MAX_SLEEP_SECONDS = 86_400.0
 
 
 def add_arguments(parser: CommandParser) -> None:
@@ -45,7 +48,7 @@ def add_arguments(parser: CommandParser) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="pause between two ranges, to leave the database room (default 0)",
+        help="pause between two ranges, to leave the database room (default 0, at most a day)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="count the rows to fill and show the statement"
@@ -63,11 +66,15 @@ def add_arguments(parser: CommandParser) -> None:
 def run(command: Any, options: dict[str, Any]) -> int:
     transition = transition_for(options["label"])
     batch_size = options.get("batch_size")
-    if batch_size is not None and batch_size < 1:
-        raise CommandError(f"--batch-size {batch_size}: a range holds at least one row.")
+    if batch_size is not None and not 1 <= batch_size <= MAX_ROWS:
+        raise CommandError(
+            f"--batch-size {batch_size}: a range holds at least one row, and at most {MAX_ROWS}."
+        )
     sleep = options.get("sleep") or 0.0
-    if sleep < 0:
-        raise CommandError(f"--sleep {sleep}: give 0 or more seconds.")
+    if not 0 <= sleep <= MAX_SLEEP_SECONDS:  # NaN too
+        raise CommandError(
+            f"--sleep {sleep}: give 0 or more seconds, at most {MAX_SLEEP_SECONDS:,.0f} (a day)."
+        )
     printer = ProgressPrinter(command.stderr, transition.label)
     try:
         report = backfill(

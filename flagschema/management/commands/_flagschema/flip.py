@@ -35,12 +35,14 @@ def add_arguments(parser: CommandParser) -> None:
 
 def run(command: Any, options: dict[str, Any]) -> int:
     transition = transition_for(options["label"])
+    reason, actor = options["reason"], options.get("actor")
+    _check_storable(reason, actor)
     try:
         result = flip(
             transition,
             options["to"],
-            reason=options["reason"],
-            actor=options.get("actor"),
+            reason=reason,
+            actor=actor,
             force=options["force"],
             using=options["database"],
         )
@@ -83,3 +85,39 @@ def run(command: Any, options: dict[str, Any]) -> int:
             "--reason '...'"
         )
     return 0
+
+
+# A reason longer than this (in UTF-8) does not fit the audit record on MySQL/MariaDB, whose
+# TEXT column holds 65,535 bytes; PostgreSQL and SQLite would store it.
+MAX_REASON_BYTES = 65_535
+
+
+def _check_storable(reason: str, actor: str | None) -> None:
+    """Refuse, before anything is flipped, a --reason or --actor that the audit record
+    (:class:`~flagschema.models.FlipEvent`) cannot store on every database."""
+    from flagschema.models import FlipEvent
+
+    for option, value in (("--reason", reason), ("--actor", actor)):
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise CommandError(
+                f"{option}: a NUL character cannot be stored (PostgreSQL refuses it)."
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+            raise CommandError(
+                f"{option}: not valid text (check the terminal's encoding)."
+            ) from None
+    size = len(reason.strip().encode("utf-8"))
+    if size > MAX_REASON_BYTES:
+        raise CommandError(
+            f"--reason is {size:,} bytes long; the audit record holds {MAX_REASON_BYTES:,}: "
+            "give the incident id and a sentence."
+        )
+    longest = FlipEvent._meta.get_field("actor").max_length
+    if actor is not None and longest is not None and len(actor) > longest:
+        raise CommandError(
+            f"--actor is {len(actor):,} characters long; the audit record holds {longest}."
+        )

@@ -37,11 +37,11 @@ def add_arguments(parser: CommandParser) -> None:
 
 def run(command: Command, options: dict[str, Any]) -> int:
     try:
-        if options["accept"]:
+        if options["accept"] is not None:  # `--accept=` too: a migration that is none
             if options["apps"]:
                 raise CommandError("--accept takes one migration and no APP arguments.")
             return _accept(command, options)
-        if options["reason"]:
+        if options["reason"] is not None:  # an empty one too: it was given
             raise CommandError("--reason goes with --accept MIGRATION.")
         report = lint(options["apps"])
     except LintError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from flagschema.exceptions import TransitionError
-from flagschema.management.commands.flagschema import label_argument, transition_for
+from flagschema.management.commands.flagschema import MAX_ROWS, label_argument, transition_for
 from flagschema.runbook.verify import verify
 
 HELP = (
@@ -33,8 +33,10 @@ def add_arguments(parser: CommandParser) -> None:
 def run(command: Any, options: dict[str, Any]) -> int:
     transition = transition_for(options["label"])
     limit = options.get("limit")
-    if limit is not None and limit < 0:
-        raise CommandError(f"--limit {limit}: give a number of rows, 0 or more.")
+    if limit is not None and not 0 <= limit <= MAX_ROWS:
+        raise CommandError(
+            f"--limit {limit}: give a number of rows, 0 or more, at most {MAX_ROWS}."
+        )
     try:
         report = verify(transition, using=options.get("database") or "default", limit=limit)
     except TransitionError as exc:
