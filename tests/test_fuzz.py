@@ -53,7 +53,6 @@ from flagschema.checks import (
 )
 from flagschema.fields import transition_of
 from flagschema.management.commands._flagschema.backfill import MAX_SLEEP_SECONDS
-from flagschema.management.commands._flagschema.flip import MAX_REASON_BYTES
 from flagschema.management.commands.flagschema import MAX_ROWS, verbs
 from flagschema.models import BackfillProgress, FlipEvent, VerifyRun
 from flagschema.transitions import Transition
@@ -724,17 +723,7 @@ with_nul = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=8), st.text(ma
 with_surrogate = st.builds(
     lambda a, c: a + c, st.text(max_size=8), st.characters(categories=["Cs"])
 )
-bad_reasons = st.one_of(
-    blank,
-    with_nul,
-    with_surrogate,
-    # longer than the audit record holds on MariaDB, in 1- to 4-byte characters
-    st.builds(
-        lambda c, extra: c * (MAX_REASON_BYTES // len(c.encode()) + extra),
-        st.sampled_from(["x", "é", "名", "🙂"]),
-        st.integers(1, 50),
-    ),
-)
+bad_reasons = st.one_of(blank, with_nul, with_surrogate)
 bad_actors = st.one_of(
     with_nul,
     with_surrogate,
@@ -893,6 +882,7 @@ def test_verify_refuses_a_bad_limit(
     assert message.startswith(("Error: argument --limit", "--limit")), message
 
 
+TO_SIDE = "--to=<the side a flip would change>"
 FLIPS = [
     # (label, the side the seeded switch does not say)
     ("rename.Customer.full_name", "old"),
@@ -909,36 +899,31 @@ FLIPS = [
         .filter(lambda v: v not in ("old", "new"))
         .map(lambda v: ("--to", [f"--to={v}", "--reason=fuzz"])),
         st.just(("--to", ["--reason=fuzz"])),  # missing
-        st.just(("--reason", ["--to={to}"])),  # missing
-        bad_reasons.map(lambda v: ("reason", ["--to={to}", f"--reason={v}"])),
-        bad_actors.map(lambda v: ("--actor", ["--to={to}", "--reason=fuzz", f"--actor={v}"])),
+        st.just(("--reason", [TO_SIDE])),  # missing
+        bad_reasons.map(lambda v: ("reason", [TO_SIDE, f"--reason={v}"])),
+        bad_actors.map(lambda v: ("--actor", [TO_SIDE, "--reason=fuzz", f"--actor={v}"])),
     ),
     extra=st.sampled_from([[], ["--json"], ["--force"]]),
 )
 @example(flip=FLIPS[0], bad=("--to", ["--to=--", "--reason=fuzz"]), extra=[])
 @example(flip=FLIPS[0], bad=("--to", ["--to=OLD", "--reason=fuzz"]), extra=[])
-@example(flip=FLIPS[0], bad=("reason", ["--to={to}", "--reason=\x00"]), extra=[])
-@example(flip=FLIPS[0], bad=("reason", ["--to={to}", "--reason= \t"]), extra=[])
-@example(flip=FLIPS[0], bad=("reason", ["--to={to}", "--reason=--"]), extra=[])
+@example(flip=FLIPS[0], bad=("reason", [TO_SIDE, "--reason=\x00"]), extra=[])
+@example(flip=FLIPS[0], bad=("reason", [TO_SIDE, "--reason= \t"]), extra=[])
+@example(flip=FLIPS[0], bad=("reason", [TO_SIDE, "--reason=--"]), extra=[])
 @example(
     flip=FLIPS[0],
-    bad=("reason", ["--to={to}", f"--reason={'x' * (MAX_REASON_BYTES + 1)}"]),
+    bad=("--actor", [TO_SIDE, "--reason=fuzz", f"--actor={'a' * 151}"]),
     extra=[],
 )
-@example(
-    flip=FLIPS[0],
-    bad=("--actor", ["--to={to}", "--reason=fuzz", f"--actor={'a' * 151}"]),
-    extra=[],
-)
-@example(
-    flip=FLIPS[0], bad=("--actor", ["--to={to}", "--reason=fuzz", "--actor=\udcff"]), extra=[]
-)
+@example(flip=FLIPS[0], bad=("--actor", [TO_SIDE, "--reason=fuzz", "--actor=\udcff"]), extra=[])
 def test_flip_refuses_bad_arguments(
     seeded: None, flip: tuple[str, str], bad: tuple[str, list[str]], extra: list[str]
 ) -> None:
     label, to = flip
     named, arguments = bad
-    message = refused("flip", *(a.format(to=to) for a in arguments), *extra, "--", label)
+    message = refused(
+        "flip", *(f"--to={to}" if a is TO_SIDE else a for a in arguments), *extra, "--", label
+    )
     assert named in message, message
 
 

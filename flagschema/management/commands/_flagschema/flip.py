@@ -87,11 +87,6 @@ def run(command: Any, options: dict[str, Any]) -> int:
     return 0
 
 
-# A reason longer than this (in UTF-8) does not fit the audit record on MySQL/MariaDB, whose
-# TEXT column holds 65,535 bytes; PostgreSQL and SQLite would store it.
-MAX_REASON_BYTES = 65_535
-
-
 def _check_storable(reason: str, actor: str | None) -> None:
     """Refuse, before anything is flipped, a --reason or --actor that the audit record
     (:class:`~flagschema.models.FlipEvent`) cannot store on every database."""
@@ -110,12 +105,6 @@ def _check_storable(reason: str, actor: str | None) -> None:
             raise CommandError(
                 f"{option}: not valid text (check the terminal's encoding)."
             ) from None
-    size = len(reason.strip().encode("utf-8"))
-    if size > MAX_REASON_BYTES:
-        raise CommandError(
-            f"--reason is {size:,} bytes long; the audit record holds {MAX_REASON_BYTES:,}: "
-            "give the incident id and a sentence."
-        )
     longest = FlipEvent._meta.get_field("actor").max_length
     if actor is not None and longest is not None and len(actor) > longest:
         raise CommandError(
