@@ -40,6 +40,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, models, transaction
 from django.db.models import F, Value
+from django.db.models.functions import Cast, Round
 from django.test.utils import isolate_apps
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -55,6 +56,11 @@ from flagschema.fields import transition_of
 from flagschema.management.commands._flagschema.backfill import MAX_SLEEP_SECONDS
 from flagschema.management.commands.flagschema import MAX_ROWS, verbs
 from flagschema.models import BackfillProgress, FlipEvent, VerifyRun
+from flagschema.runbook.backfill import backfill
+from flagschema.runbook.roundtrip import check_rows
+from flagschema.runbook.rows import count_unfilled
+from flagschema.runbook.status import transition_status
+from flagschema.runbook.verify import verify
 from flagschema.transitions import Transition
 from tests.apps.convert.models import Product
 from tests.apps.rename.models import Customer
@@ -998,3 +1004,165 @@ def test_lint_refuses_unknown_apps_and_migrations(
 @example(argv=["--"])
 def test_an_unknown_verb_or_option_is_refused(seeded: None, argv: list[str]) -> None:
     assert refused(*argv).startswith("Error: ")
+
+
+# --- identifiers -----------------------------------------------------------------------------
+# Django's quote_name wraps a name in the dialect's quotes without escaping that quote inside it
+# (its schema editor cannot create such a table, nor its queries read one): the names here hold
+# the other dialects' quote, SQL and non-ASCII text, which a name interpolated unquoted would run.
+
+
+def crafted_names() -> dict[str, str]:
+    q = '"' if connection.vendor == "mysql" else "`"  # not the dialect's own
+    return {
+        "table": f"fz{q}t'; DROP TABLE rename_customer; --",
+        "pk": f"i{q}d'); DELETE FROM waffle_switch; --",
+        "title": f"ti{q}tle' OR '1'='1",
+        "old_title": f"old title{q}; DROP TABLE waffle_switch",
+        "amount": f"amount{q}) UNION SELECT 1 --",
+        "cents": "cents'; UPDATE rename_customer SET name = 'x' --",
+        "count": "zählung; --",
+        "count_text": f"count{q}text",
+        "full": "full name'); --",
+        "first": f"first{q}; --",
+        "last": "last 名前",
+    }
+
+
+def cents_to_price(cents: int) -> Decimal:
+    return Decimal(cents) / 100
+
+
+def price_to_cents(price: Decimal) -> int:
+    return int((Decimal(str(price)) * 100).quantize(Decimal(1)))
+
+
+def crafted_model(n: dict[str, str]) -> Any:
+    """A rename and a conversion in SQL, a conversion and a split in Python, on those names."""
+    return declare_model(
+        "Crafted",
+        lambda: {
+            "id": models.AutoField(primary_key=True, db_column=n["pk"]),
+            "title": flagschema.RenamedField(
+                models.CharField(max_length=40, null=True, db_column=n["title"]),
+                old_name="old_title",
+                old=models.CharField(max_length=40, null=True, db_column=n["old_title"]),
+                flag="fuzz.crafted.title",
+            ),
+            "amount": flagschema.ConvertedField(
+                models.DecimalField(
+                    max_digits=12, decimal_places=2, null=True, db_column=n["amount"]
+                ),
+                old=models.IntegerField(null=True, db_column=n["cents"]),
+                old_name="cents",
+                forward=cents_to_price,
+                backward=price_to_cents,
+                forward_sql=F("cents") / 100.0,
+                backward_sql=Cast(Round(F("amount") * 100), models.IntegerField()),
+                flag="fuzz.crafted.amount",
+            ),
+            "count": flagschema.ConvertedField(
+                models.IntegerField(null=True, db_column=n["count"]),
+                old=models.CharField(max_length=10, null=True, db_column=n["count_text"]),
+                old_name="count_text",
+                forward=int,
+                backward=str,
+                flag="fuzz.crafted.count",
+            ),
+            "name_split": flagschema.Transition(
+                old={"full": models.CharField(max_length=40, null=True, db_column=n["full"])},
+                new={
+                    "first": models.CharField(max_length=20, null=True, db_column=n["first"]),
+                    "last": models.CharField(max_length=20, null=True, db_column=n["last"]),
+                },
+                forward=split_name,
+                backward=join_name,
+                flag="fuzz.crafted.name_split",
+            ),
+        },
+        db_table=n["table"],
+    )
+
+
+def everything_else() -> dict[str, Any]:
+    """The tables of the database and the rows of those the names aim at."""
+    tables = sorted(connection.introspection.table_names())
+    return {
+        "tables": tables,
+        "customers": table_rows(Customer),
+        "switches": list(Switch.objects.order_by("pk").values_list("name", "active")),
+    }
+
+
+@pytest.mark.django_db(transaction=True)  # MariaDB commits DDL
+def test_crafted_table_and_column_names_are_quoted_by_every_runbook_function() -> None:
+    n = crafted_names()
+    model = crafted_model(n)
+    assert not flagschema_ids(model.check())
+    Customer.objects.create(full_name="Ada Lovelace")
+    set_switch("customers.full_name", False)
+    before = everything_else()
+    with connection.schema_editor() as editor:
+        editor.create_model(model)
+    try:
+        assert n["table"] in connection.introspection.table_names()
+        for i in range(1, 7):
+            model.objects.create(
+                title=f"t{i}", amount=Decimal(i), count=i, first=f"F{i}", last=f"L{i}"
+            )
+        q = connection.ops.quote_name
+        new_columns = {
+            "title": [n["title"]],
+            "amount": [n["amount"]],
+            "count": [n["count"]],
+            "name_split": [n["first"], n["last"]],
+        }
+        wrong = {"title": "other", "amount": 99, "count": 7, "name_split": "other"}
+        with connection.cursor() as cursor:
+            for attribute, columns in new_columns.items():
+                # rows 1-3 were written before the expand; row 4 around the ORM
+                nulls = ", ".join(f"{q(c)} = NULL" for c in columns)
+                cursor.execute(f"UPDATE {q(n['table'])} SET {nulls} WHERE {q(n['pk'])} <= 3")
+                cursor.execute(
+                    f"UPDATE {q(n['table'])} SET {q(columns[0])} = %s WHERE {q(n['pk'])} = 4",
+                    [wrong[attribute]],
+                )
+        for attribute, method in (
+            ("title", "rename"),
+            ("amount", "sql"),
+            ("count", "python"),
+            ("name_split", "python"),
+        ):
+            transition = transition_on(model, attribute)
+            assert count_unfilled(transition) == 3
+            state = transition_status(transition)
+            assert (state.rows, state.unfilled, state.error) == (6, 3, None)
+            found = verify(transition)
+            assert (found.method, found.checked, found.mismatched, found.unfilled) == (
+                "sql" if method == "rename" else method,
+                6,
+                1,
+                3,
+            )
+            assert found.sample_pks == [4, 1, 2, 3]
+            dry = backfill(transition, dry_run=True)
+            assert dry.unfilled == 3
+            assert all(q(c) in dry.statement for c in new_columns[attribute])
+            done = backfill(transition, batch_size=2)
+            assert (done.finished, done.done, done.written, done.failed) == (True, 6, 3, 0)
+            after = verify(transition)
+            assert (after.checked, after.mismatched, after.unfilled) == (6, 1, 0)
+            round_trip = check_rows(transition)  # a rename has nothing to convert
+            assert (round_trip.ok, round_trip.checked) == (True, 0 if method == "rename" else 6)
+        row = model.objects.get(pk=2)  # read from the old shape, through every transition
+        assert (row.title, row.amount, row.count, row.first, row.last) == (
+            "t2",
+            Decimal(2),
+            2,
+            "F2",
+            "L2",
+        )
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(model)
+    assert everything_else() == before
