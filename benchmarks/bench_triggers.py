@@ -25,8 +25,9 @@ back, between the timed runs). The writes:
   the other stale; with them both are written.
 
 Each timed run is one transaction, so that a commit per statement (an fsync each) does not
-hide the triggers' cost in the disk's. The table shows the medians, the ratio of "with" to
-"without", and what the triggers add to each row written.
+hide the triggers' cost in the disk's, and on PostgreSQL starts from a vacuumed table. The
+table shows the medians, the ratio of "with" to "without", and what the triggers add to each
+row written.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Triggers:
 def compare(
     rows: list[Row],
     triggers: Triggers,
+    case: Case,
     label: str,
     count: int,
     run: Callable[[], Any],
@@ -107,6 +109,7 @@ def compare(
             triggers.set(on)
             if setup is not None:
                 setup()
+            case.settle()
             gc.collect()
             gc.disable()  # as timeit does: a collection would land in one run only
             try:
@@ -163,6 +166,14 @@ class Case:
         self.model.objects.bulk_create(self.make(i) for i in range(10 * self.n))
         self.top = self.model.objects.order_by("-pk").values_list("pk", flat=True)[0]
         self.loaded = list(self.model.objects.order_by("pk")[: self.n])
+
+    def settle(self) -> None:
+        """Start each timed run from a table without dead rows: on PostgreSQL the earlier
+        rounds' updates leave them, and autovacuum would clear them at random moments."""
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            self.raw(f"VACUUM {self.table}")
 
     def drop_new_rows(self) -> None:
         self.model.objects.filter(pk__gt=self.top).delete()
@@ -346,7 +357,7 @@ def main() -> int:
             case.check()
             rows: list[Row] = []
             for label, count, run, setup in case.writes():
-                compare(rows, triggers, label, count, run, args.rounds, setup)
+                compare(rows, triggers, case, label, count, run, args.rounds, setup)
             triggers.set(False)
             found.append((case, rows))
         version = ".".join(map(str, connection.get_database_version()))
