@@ -68,7 +68,7 @@ from tests.apps.reshape.models import Person
 from tests.helpers import put, set_switch
 
 FUZZ = settings(
-    max_examples=30,
+    max_examples=60,
     deadline=None,
     derandomize=True,
     database=None,
@@ -825,7 +825,7 @@ json = st.sampled_from([[], ["--json"]])
 
 @pytest.mark.parametrize("verb", [*LABELLED, "status"])
 def test_an_unknown_label_is_refused(seeded: None, verb: str) -> None:
-    @fuzz(20)
+    @fuzz(40)
     @given(label=unknown_labels, extra=json)
     @example(label="", extra=[])
     @example(label="--help", extra=[])
@@ -838,7 +838,7 @@ def test_an_unknown_label_is_refused(seeded: None, verb: str) -> None:
     check()
 
 
-@fuzz(20)
+@fuzz(40)
 @given(
     labels=st.lists(st.one_of(unknown_labels, st.sampled_from(LABELS)), min_size=1, max_size=4),
     extra=st.sampled_from([[], ["--json"], ["--no-count"]]),
@@ -851,7 +851,7 @@ def test_status_refuses_a_list_with_an_unknown_label(
     refused("status", *extra, "--", *labels)
 
 
-@fuzz(40)
+@fuzz(100)
 @given(
     label=st.sampled_from(LABELS),
     bad=st.one_of(
@@ -876,7 +876,7 @@ def test_backfill_refuses_bad_numbers(
     assert message.startswith(("Error: argument --", "--batch-size", "--sleep")), message
 
 
-@fuzz(25)
+@fuzz(50)
 @given(label=st.sampled_from(LABELS), limit=bad_limits, extra=json)
 @example(label=LABELS[0], limit="--", extra=[])
 @example(label=LABELS[0], limit=str(MAX_ROWS + 1), extra=[])
@@ -897,7 +897,7 @@ FLIPS = [
 ]
 
 
-@fuzz(50)
+@fuzz(100)
 @given(
     flip=st.sampled_from(FLIPS),
     bad=st.one_of(
@@ -937,7 +937,7 @@ def test_flip_refuses_bad_arguments(
 def test_an_unknown_database_is_refused(seeded: None, verb: str) -> None:
     label = ["--", "rename.Customer.full_name"] if verb in LABELLED else []
 
-    @fuzz(15)
+    @fuzz(25)
     @given(alias=bad_databases)
     @example(alias="")
     @example(alias="--")
@@ -957,7 +957,7 @@ unknown_apps = st.one_of(
 ).filter(lambda label: label not in APP_LABELS)
 
 
-@fuzz(20)
+@fuzz(40)
 @given(
     bad=st.one_of(
         st.lists(st.one_of(unknown_apps, st.sampled_from(TEST_APPS)), min_size=1, max_size=3)
@@ -986,7 +986,7 @@ def test_lint_refuses_unknown_apps_and_migrations(
     refused("lint", *extra, *bad)
 
 
-@fuzz(30)
+@fuzz(60)
 @given(
     argv=st.one_of(
         st.text(max_size=12)
