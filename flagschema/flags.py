@@ -14,6 +14,7 @@ between cost a dictionary lookup.
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -334,6 +335,17 @@ class reading(ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         _pinned.reset(self._tokens.pop())
+
+    def __call__(self, func: Any) -> Any:
+        if iscoroutinefunction(func):
+            # ContextDecorator would pin around creating the coroutine, not around running it.
+            @functools.wraps(func)
+            async def pinned(*args: Any, **kwargs: Any) -> Any:
+                with self._recreate_cm():
+                    return await func(*args, **kwargs)
+
+            return pinned
+        return super().__call__(func)
 
 
 class PinReadSideMiddleware:

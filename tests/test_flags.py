@@ -231,3 +231,20 @@ def test_a_callable_backend_replaces_waffle(ada: Customer, settings) -> None:
 
 def never(flag: str) -> bool:
     return False
+
+
+def test_reading_decorates_a_coroutine_function(ada: Customer) -> None:
+    import asyncio
+
+    from flagschema.flags import read_side
+
+    transition = flagschema.registry[LABEL]
+
+    @flagschema.reading(LABEL, "new")
+    async def side_inside() -> str:
+        await asyncio.sleep(0)
+        return read_side(transition)
+
+    set_switch("customers.full_name", False)
+    assert asyncio.run(side_inside()) == "new"
+    assert read_side(transition) == "old"
