@@ -323,13 +323,19 @@ class RenamedField:
         flag_type: str = "switch",
         comparator: Callable[[Any, Any], bool] | None = None,
     ) -> Any:
-        if field is None:
+        if field is None and not (old_name or flag or old is not None or comparator):
             # copy.copy() and pickle create the object without arguments.
             return object.__new__(cls)
         if not isinstance(field, models.Field):
             raise TypeError(
                 "RenamedField takes the new field as its first argument, e.g. "
                 "RenamedField(models.CharField(max_length=200), old_name='name', flag='...')."
+            )
+        _check_common("RenamedField", old_name=old_name, flag=flag, comparator=comparator)
+        if old is not None and not isinstance(old, models.Field):
+            raise TypeError(
+                f"RenamedField(old=...) takes the old field as its migrations declare it (a "
+                f"model field instance), not {old!r}."
             )
         obj = _build_logical(
             field, old_name=old_name, flag=flag, old=old, kind="rename", flag_type=flag_type
@@ -418,8 +424,8 @@ class ConvertedField(RenamedField):
         flag_type: str = "switch",
         comparator: Callable[[Any, Any], bool] | None = None,
     ) -> Any:
-        if field is None:
-            return object.__new__(cls)
+        if field is None and old is None and forward is None and backward is None:
+            return object.__new__(cls)  # copy.copy() and pickle
         if not isinstance(field, models.Field) or not isinstance(old, models.Field):
             raise TypeError(
                 "ConvertedField takes the new field first and the old one as old=, e.g. "
@@ -431,6 +437,14 @@ class ConvertedField(RenamedField):
                 "ConvertedField needs forward= (old value -> new value) and backward= "
                 "(new value -> old value), both callables."
             )
+        _check_common("ConvertedField", old_name=old_name, flag=flag, comparator=comparator)
+        for name, expression in (("forward_sql", forward_sql), ("backward_sql", backward_sql)):
+            if expression is not None and not hasattr(expression, "resolve_expression"):
+                raise TypeError(
+                    f"ConvertedField({name}=...) must be a Django expression (F(), Cast(), "
+                    f"...), not {expression!r}."
+                )
+        samples = _samples("ConvertedField", samples)
         obj = _build_logical(
             field,
             old_name=old_name or old.db_column or "",
@@ -444,10 +458,31 @@ class ConvertedField(RenamedField):
             "backward": backward,
             "forward_sql": forward_sql,
             "backward_sql": backward_sql,
-            "samples": tuple(samples),
+            "samples": samples,
         }
         obj._flagschema_comparator = comparator
         return obj
+
+
+def _check_common(what: str, *, old_name: object, flag: object, comparator: object) -> None:
+    """The arguments RenamedField and ConvertedField share: types, at declaration. Values that
+    are wrong only for the model (an empty flag, an old_name that names no field) are reported
+    by the system checks."""
+    if not isinstance(old_name, str):
+        raise TypeError(f"{what}(old_name=...) takes the old field's name, not {old_name!r}.")
+    if not isinstance(flag, str):
+        raise TypeError(f"{what}(flag=...) takes the waffle switch's name, not {flag!r}.")
+    if comparator is not None and not callable(comparator):
+        raise TypeError(
+            f"{what}(comparator=...) takes a callable (value_read, new_value) -> bool, not "
+            f"{comparator!r}."
+        )
+
+
+def _samples(what: str, samples: object) -> tuple[Any, ...]:
+    if isinstance(samples, (str, bytes)) or not hasattr(samples, "__iter__"):
+        raise TypeError(f"{what}(samples=...) takes a list of old values, not {samples!r}.")
+    return tuple(cast(Iterable[Any], samples))
 
 
 class _LogicalField(RenamedField, _SideColumns):

@@ -153,6 +153,15 @@ class Transition:
         self.backward = backward
         self._forward_sql = _expressions("forward_sql", forward_sql, new)
         self._backward_sql = _expressions("backward_sql", backward_sql, old)
+        if isinstance(samples, (str, bytes)) or not hasattr(samples, "__iter__"):
+            raise TransitionError(
+                f"Transition(samples=...) takes a list of old values, not {samples!r}."
+            )
+        if comparator is not None and not callable(comparator):
+            raise TransitionError(
+                "Transition(comparator=...) takes a callable (value_read, new_value) -> bool, "
+                f"not {comparator!r}."
+            )
         self.samples = tuple(samples)
         self.kind = "split" if len(old) == 1 else "merge" if len(new) == 1 else "reshape"
         self.label = ""

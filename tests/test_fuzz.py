@@ -17,9 +17,6 @@ What "a clear error" means, checked on every input hypothesis generates:
   and the database holds the same rows afterwards: flips, verify runs, backfill progress,
   waffle's switches and flags, and every table of the test apps.
 
-Known bugs in modules this suite does not own are ``xfail(strict=True)`` cases naming the call,
-the exception and the place: when one is fixed its case fails until the mark goes.
-
 Every hypothesis test is derandomized, so a CI run is reproducible; ``FUZZ`` sizes them.
 """
 
@@ -72,7 +69,7 @@ FUZZ = settings(
     deadline=None,
     derandomize=True,
     database=None,
-    # One falsifying example per test, so that a known bug's xfail sees its AssertionError.
+    # One falsifying example per test: the first is the one to read.
     report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -80,11 +77,6 @@ FUZZ = settings(
 
 def fuzz(max_examples: int) -> settings:
     return settings(FUZZ, max_examples=max_examples)
-
-
-def bug(reason: str) -> Any:
-    """An input class that gives an unclear error today (see the module docstring)."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"bug: {reason}")
 
 
 # --- generated values ------------------------------------------------------------------------
@@ -282,21 +274,8 @@ TRANSITION_ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, tuple[str, ...]]]] 
     "argument",
     [
         *(a for a in TRANSITION_ARGUMENTS if a not in ("samples", "comparator")),
-        pytest.param(
-            "samples",
-            marks=bug(
-                "Transition(samples=1) raises TypeError \"'int' object is not iterable\", which "
-                "does not name samples (flagschema/transitions.py, Transition.__init__: "
-                "self.samples = tuple(samples))"
-            ),
-        ),
-        pytest.param(
-            "comparator",
-            marks=bug(
-                "Transition(comparator=1) is accepted; shadow reads then call 1(...) "
-                "(flagschema/transitions.py, Transition.__init__ does not check it is callable)"
-            ),
-        ),
+        "samples",
+        "comparator",
     ],
 )
 def test_a_bad_transition_argument_is_a_clear_error(argument: str) -> None:
@@ -333,29 +312,6 @@ def converted(**change: Any) -> Callable[[], Any]:
     return lambda: on_model(lambda: flagschema.ConvertedField(field, **arguments), name="price")
 
 
-FIELD_OMITTED = bug(
-    "RenamedField(old_name='name', flag='f') and ConvertedField(old=..., forward=..., ...) "
-    "without the field return a bare object (flagschema/fields.py, RenamedField.__new__ and "
-    "ConvertedField.__new__: `if field is None: return object.__new__(cls)`, meant for copy "
-    "and pickle), which the model ignores: the declaration silently does nothing"
-)
-OLD_NAME_TYPE = bug(
-    "old_name=123 (or bytes, a list) raises AttributeError \"'int' object has no attribute "
-    "'isidentifier'\" when the model class is built (flagschema/fields.py, "
-    "_LogicalField.contribute_to_class: `self._flagschema_old_name.isidentifier()`); a falsy "
-    "one (0, None, []) is accepted: RenamedField reports E006, ConvertedField silently uses "
-    "old.db_column"
-)
-FLAG_TYPE = bug(
-    "flag=123 (or None, bytes, a list) is accepted by RenamedField and ConvertedField and only "
-    "reported by check E003 'The transition has no flag name' (flagschema/fields.py, "
-    "_build_logical stores it unchecked), where Transition raises TransitionError"
-)
-COMPARATOR = bug(
-    "comparator=1 is accepted by RenamedField and ConvertedField; shadow reads then call "
-    "1(value, new) (flagschema/fields.py, RenamedField.__new__ / ConvertedField.__new__)"
-)
-
 RENAMED_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "field": not_fields,
     "field omitted": st.just(None),
@@ -372,21 +328,11 @@ RENAMED_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     [
         "field",
         "flag_type",
-        pytest.param("field omitted", marks=FIELD_OMITTED),
-        pytest.param(
-            "old",
-            marks=bug(
-                "RenamedField(..., old='x') (not a field) raises AttributeError \"'str' object "
-                "has no attribute 'deconstruct'\" when the model class is built "
-                "(flagschema/fields.py, _without_model_binding called by _make_companion from "
-                "_LogicalField.contribute_to_class); old=F('name') raises ValueError, "
-                "old=models.CharField (the class) an unclear TypeError, and old='' or 0 is "
-                "ignored: RenamedField.__new__ does not check old"
-            ),
-        ),
-        pytest.param("old_name", marks=OLD_NAME_TYPE),
-        pytest.param("flag", marks=FLAG_TYPE),
-        pytest.param("comparator", marks=COMPARATOR),
+        "field omitted",
+        "old",
+        "old_name",
+        "flag",
+        "comparator",
     ],
 )
 def test_a_bad_renamed_field_argument_is_a_clear_error(argument: str) -> None:
@@ -414,14 +360,6 @@ CONVERTED_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "samples": not_iterables,
     "comparator": not_callables.filter(lambda v: v is not None),
 }
-SQL_UNCHECKED = bug(
-    "ConvertedField(forward_sql='cents / 100') (or backward_sql=, any non-expression) is "
-    "accepted (flagschema/fields.py, ConvertedField.__new__ stores it unchecked, where "
-    "Transition refuses it in transitions._expressions); then every read of the old side, "
-    "list(Model.objects.all()) included, raises AttributeError \"'str' object has no attribute "
-    "'resolve_expression'\" (flagschema/fields.py, _resolved_forward_sql), and verify a "
-    "FieldError \"Cannot resolve keyword 'cents / 100'\" (runbook/verify.py, _verify_sql)"
-)
 
 
 @pytest.mark.parametrize(
@@ -432,20 +370,13 @@ SQL_UNCHECKED = bug(
         "forward",
         "backward",
         "flag_type",
-        pytest.param("field omitted", marks=FIELD_OMITTED),
-        pytest.param("forward_sql", marks=SQL_UNCHECKED),
-        pytest.param("backward_sql", marks=SQL_UNCHECKED),
-        pytest.param("old_name", marks=OLD_NAME_TYPE),
-        pytest.param("flag", marks=FLAG_TYPE),
-        pytest.param(
-            "samples",
-            marks=bug(
-                "ConvertedField(..., samples=1) raises TypeError \"'int' object is not "
-                'iterable", which does not name samples (flagschema/fields.py, '
-                "ConvertedField.__new__: tuple(samples))"
-            ),
-        ),
-        pytest.param("comparator", marks=COMPARATOR),
+        "field omitted",
+        "forward_sql",
+        "backward_sql",
+        "old_name",
+        "flag",
+        "samples",
+        "comparator",
     ],
 )
 def test_a_bad_converted_field_argument_is_a_clear_error(argument: str) -> None:
