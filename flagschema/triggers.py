@@ -16,8 +16,8 @@ The ORM already writes both shapes. The triggers only fill the side a statement 
 Per database (vendor branches on ``connection.vendor``):
 
 * PostgreSQL: one PL/pgSQL function and two ``BEFORE`` row triggers that change ``NEW``; the
-  ``UPDATE`` trigger's ``WHEN`` clause calls the function only when exactly one side changed
-  (and makes the old columns impossible to drop while the triggers exist);
+  ``UPDATE`` trigger fires only for statements that set a column of the transition
+  (``UPDATE OF``, which also makes PostgreSQL refuse to drop those columns while it exists);
 * MariaDB/MySQL: a ``BEFORE INSERT`` and a ``BEFORE UPDATE`` trigger (several triggers per
   event and table: MariaDB 10.2.3+, MySQL 5.7.2+). Text columns are compared by their bytes
   (``CAST(... AS BINARY)``), so a change of case or of trailing spaces that a
@@ -424,6 +424,7 @@ def _postgresql(
     old_changed = _all("NEW.{0} IS DISTINCT FROM OLD.{0}", old.columns, connection, " OR ")
     new_changed = _all("NEW.{0} IS DISTINCT FROM OLD.{0}", new.columns, connection, " OR ")
     unlike_forward = _differs(new, "NEW.{0} IS DISTINCT FROM ({1})", connection)
+    columns = ", ".join(q(c) for c in (*old.columns, *new.columns))
     body = (
         "BEGIN\n"
         "  IF TG_OP = 'INSERT' THEN\n"
@@ -447,12 +448,14 @@ def _postgresql(
     return [
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS "
         f"{tag}\n{body}{tag}",
-        # Only when one side is missing (an insert) or exactly one side changed (an update):
-        # the ORM's own writes, which give both, never call the function.
+        # No WHEN clause: PostgreSQL prepares it again for every statement, which costs a
+        # one-row write more than the function's own tests. UPDATE OF skips the statements
+        # that set no column of the transition, and makes PostgreSQL refuse to drop those
+        # columns while the trigger exists.
         f"CREATE TRIGGER {q(names['ins'])} BEFORE INSERT ON {table} FOR EACH ROW "
-        f"WHEN ({new_null} <> {old_null}) EXECUTE FUNCTION {function}()",
-        f"CREATE TRIGGER {q(names['upd'])} BEFORE UPDATE ON {table} FOR EACH ROW "
-        f"WHEN ({old_changed} <> {new_changed}) EXECUTE FUNCTION {function}()",
+        f"EXECUTE FUNCTION {function}()",
+        f"CREATE TRIGGER {q(names['upd'])} BEFORE UPDATE OF {columns} ON {table} FOR EACH ROW "
+        f"EXECUTE FUNCTION {function}()",
     ]
 
 
