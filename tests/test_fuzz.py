@@ -64,6 +64,8 @@ from tests.apps.rename.models import Customer
 from tests.apps.reshape.models import Person
 from tests.helpers import put, set_switch
 
+pytestmark = pytest.mark.fuzz
+
 FUZZ = settings(
     max_examples=60,
     deadline=None,
