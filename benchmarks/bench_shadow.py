@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_shadow.py            # SQLite in memory
     FLAGSCHEMA_TEST_DB=postgresql .venv/bin/python benchmarks/bench_shadow.py
-    .venv/bin/python benchmarks/bench_shadow.py --redis redis://127.0.0.1:6379/15
+    .venv/bin/python benchmarks/bench_shadow.py --redis redis://127.0.0.1:6379/14
 
 The database is chosen by the test suite's variables (README, "Databases"); a test database is
 created by migrations and dropped at the end. Two tables of the other benchmarks hold 10,000
@@ -28,7 +28,8 @@ read per table warms the flag and waffle caches, so no part pays a cache miss th
 
 The shadow counters (flagschema counts every sampled queryset's comparisons in the cache) are
 in the local memory cache, or with ``--redis URL`` on that Redis, as in production where they
-share waffle's cache (under a key prefix of this process; the script never clears that cache).
+share waffle's cache (under a key prefix of this process; the script never clears that cache, and
+no other process may clear it while it runs: choose a Redis database the test suite does not use).
 
 The table shows medians, the ratio of shadow 1% to old (target, issue 7: below 1.03) in elapsed
 time and in this process's CPU time (which other jobs on the machine disturb less, but which
@@ -129,6 +130,7 @@ def measure(operations: list[Operation], rounds: int, warm: Callable[[], Any]) -
             op.queries[mode] = len(ctx.captured_queries)
             tally(op, mode)
         assert len(set(op.queries.values())) == 1, (op.label, op.queries)
+        # Every row read at 100% is compared (fewer: the counters' cache was cleared meanwhile).
         assert op.compared["shadow 100%"] == op.querysets * op.rows, (op.label, op.compared)
         op.compared = dict.fromkeys(MODES, 0)
 
