@@ -1,6 +1,6 @@
 """RenamedField: one logical field over two physical columns, read from the flag's side.
 
-How it works (checked against Django 4.2-5.2, pinned by tests/test_internals.py):
+How it works (checked against Django 4.2-6.1, pinned by tests/test_internals.py):
 
 * The logical field (the new name) is an instance of the user's own field class with a mixin, so
   lookups, forms, admin and serializers treat it as that class. Its ``column`` is the new column,
@@ -36,6 +36,7 @@ from django.db.models.options import Options
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import class_prepared
 from django.db.models.sql import Query
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
 from flagschema.exceptions import TransitionError
@@ -50,7 +51,6 @@ from flagschema.transitions import MULTI_KINDS, Side, Transition, check_flag_typ
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler
 
 __all__ = ["ConvertedField", "RenamedField"]
 
@@ -69,6 +69,17 @@ def _compiled_side(compiler: SQLCompiler, transition: Transition) -> Side:
     return side
 
 
+# --- identifier quoting across Django versions ---------------------------------------------
+# Django 6.1 quotes table aliases too (SQLCompiler.quote_name) and deprecates
+# quote_name_unless_alias(), which is the only way before it. Chosen once, at import.
+_QUOTE_METHOD = "quote_name" if hasattr(SQLCompiler, "quote_name") else "quote_name_unless_alias"
+
+
+def _quoter(compiler: SQLCompiler) -> Callable[[str], str]:
+    """The compiler's identifier quoting, as Django's own ``Col.as_sql`` uses it."""
+    return cast(Callable[[str], str], getattr(compiler, _QUOTE_METHOD))
+
+
 class _SideCol(Col):
     """A column reference whose physical column is chosen when the SQL is compiled."""
 
@@ -84,7 +95,7 @@ class _SideCol(Col):
         else:
             # The column for each side is worked out when the model is built.
             column = target._flagschema_read_columns[_compiled_side(compiler, transition)]
-        quote = compiler.quote_name_unless_alias
+        quote = _quoter(compiler)
         if self.alias:
             return f"{quote(self.alias)}.{quote(column)}", []
         return quote(column), []
@@ -112,7 +123,7 @@ class _ConvertedCol(_SideCol):
         if resolved is not None:
             # The SQL depends on the table alias (and how it is quoted) and the connection
             # only: compiled once for each.
-            key = (self.alias, compiler.quote_name_unless_alias(self.alias), connection.alias)
+            key = (self.alias, _quoter(compiler)(self.alias), connection.alias)
             compiled = field._flagschema_forward_compiled.get(key)
             if compiled is None:
                 expression = _rebind(

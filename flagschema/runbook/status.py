@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DatabaseError
@@ -70,7 +70,7 @@ def transition_status(
         "compared": counts.compared,
         "mismatched": counts.mismatched,
         "rate": counts.rate,
-        "since": datetime.fromtimestamp(counts.since, tz=timezone.utc) if counts.since else None,
+        "since": datetime.fromtimestamp(counts.since, tz=UTC) if counts.since else None,
     }
     if count_rows:
         try:

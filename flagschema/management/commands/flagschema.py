@@ -64,8 +64,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         verb = options["verb"]
         for dest, option in getattr(self, "one_value", {}).get(verb, {}).items():
-            # argparse before Python 3.13 reads `--limit=--` as an empty list, unconverted.
-            if isinstance(options.get(dest), list):
+            # `--limit=--` names no value: argparse before Python 3.13 reads it as an empty
+            # list (unconverted), 3.13 as the text '--'. Refused alike on every version.
+            value = options.get(dest)
+            if isinstance(value, list) or value == "--":
                 raise CommandError(f"{option}: give a value ('--' is none).")
         database = options.get("database")
         if database is not None and database not in settings.DATABASES:
