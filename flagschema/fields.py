@@ -39,6 +39,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
+from flagschema.dbdefaults import default_expression, old_default
 from flagschema.exceptions import TransitionError
 from flagschema.flags import (
     note_raw_old_use,
@@ -47,6 +48,7 @@ from flagschema.flags import (
     selected_raw_old,
     start_compile,
 )
+from flagschema.generated import follow_renames
 from flagschema.transitions import MULTI_KINDS, Side, Transition, check_flag_type, registry
 
 if TYPE_CHECKING:
@@ -527,6 +529,13 @@ class _LogicalField(RenamedField, _SideColumns):
         _, _, args, kwargs = self.deconstruct()
         return type(self._flagschema_template)(*args, **kwargs)
 
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = super().pre_save(model_instance, add)  # type: ignore[misc]
+        # A database default (Django 5.0+) is written as its expression: the new column has
+        # no default in the schema (see flagschema.dbdefaults).
+        default = default_expression(cast(models.Field, self), value)
+        return value if default is None else default
+
     # --- model wiring ----------------------------------------------------------------------
     def contribute_to_class(self, cls: type[models.Model], name: str, *args: Any, **kw: Any):
         super().contribute_to_class(cls, name, *args, **kw)  # type: ignore[misc]
@@ -764,14 +773,21 @@ class _CompanionField(_SideColumns):
         transition = cast(Transition, self._flagschema_transition)
         backward = transition.backward
         if backward is None:  # a rename: the same value
-            return getattr(instance, transition.new_fields[0].attname)
+            value = getattr(instance, transition.new_fields[0].attname)
+            default = default_expression(transition.new_fields[0], value)  # db_default
+            return value if default is None else default
         logical = self._flagschema_logical
         if logical is not None:  # a conversion: one value each way
             value = getattr(instance, cast(models.Field, logical).attname)
             if value is None:
                 return None
             try:
+                default = default_expression(cast(models.Field, logical), value)  # db_default
+                if default is not None:
+                    return old_default(transition, default, cast(models.Field, self))
                 return backward(value)
+            except TransitionError:
+                raise
             except Exception as exc:
                 raise _transform_failed(transition, "backward", (value,), exc, instance) from exc
         news = tuple(getattr(instance, f.attname) for f in transition.new_fields)
@@ -1009,6 +1025,14 @@ def _on_class_prepared(sender: type[models.Model], **kwargs: Any) -> None:
     if any(is_logical_field(f) for f in meta.concrete_fields):
         _prepare_options(sender)
         _wrap_save_base(sender)
+        follow_renames(
+            sender,
+            {
+                f.name: cast(Any, f)._flagschema_old_name
+                for f in meta.concrete_fields
+                if is_logical_field(f) and cast(Any, f)._flagschema_kind == "rename"
+            },
+        )
 
 
 class_prepared.connect(_on_class_prepared)

@@ -158,9 +158,14 @@ class _Run:
         # A plain queryset: the managers' querysets would rewrite an update() of a transition's
         # fields into a write of both shapes.
         self.table: QuerySet[Any] = QuerySet(model=transition.model, using=using)
+        # The primary key's columns: one, or those of a composite primary key (Django 5.2+),
+        # whose ranges run over the tuple of its columns, in their order.
+        self.key_columns = key_columns(transition.model)
 
     # --- the ranges --------------------------------------------------------------------------
     def _after(self, last: Any) -> QuerySet[Any]:
+        if isinstance(last, list):  # a composite key, as its progress row stores it (JSON)
+            last = tuple(last)
         return self.table if last is None else self.table.filter(pk__gt=last)
 
     def _next_range(self, last: Any) -> tuple[Any, int] | None:
@@ -170,6 +175,14 @@ class _Run:
         upper = list(ahead[size - 1 : size])
         if upper:
             return upper[0], size
+        if self.key_columns[1:]:
+            # A composite primary key (Django 5.2+): Max() and Count() take no tuple of
+            # columns; the last key of what is left, in the same order as the ranges.
+            rows = self._after(last).count()
+            if not rows:
+                return None
+            top = self._after(last).order_by("-pk").values_list("pk", flat=True)[0]
+            return top, rows
         rest = self._after(last).aggregate(rows=Count("pk"), top=Max("pk"))
         if not rest["rows"]:
             return None
@@ -194,24 +207,31 @@ class _Run:
         round trip per statement: there the rows are one derived table joined by key."""
         quote = self.connection.ops.quote_name
         meta = self.transition.model._meta
-        table, key = quote(meta.db_table), quote(cast(str, cast(Any, meta.pk).column))
+        table = quote(meta.db_table)
+        keys = [quote(c) for c in self.key_columns]
         columns = [quote(cast(str, f.column)) for f in self.transition.new_fields]
         if self.connection.vendor != "mysql":
             assignments = ", ".join(f"{c} = %s" for c in columns)
             still_unfilled = " AND ".join(f"{c} IS NULL" for c in columns)
-            return f"UPDATE {table} SET {assignments} WHERE {key} = %s AND {still_unfilled}"
+            by_key = " AND ".join(f"{k} = %s" for k in keys)
+            return f"UPDATE {table} SET {assignments} WHERE {by_key} AND {still_unfilled}"
         names = [quote(f"new_{i}") for i in range(len(columns))]
-        first = ", ".join(f"%s AS {n}" for n in [*names, quote("pk")])
-        other = ", ".join(["%s"] * (len(columns) + 1))
+        key_names = (
+            [quote("pk")] if len(keys) == 1 else [quote(f"pk_{i}") for i in range(len(keys))]
+        )
+        first = ", ".join(f"%s AS {n}" for n in [*names, *key_names])
+        other = ", ".join(["%s"] * (len(columns) + len(keys)))
         values = " UNION ALL ".join([f"SELECT {first}", *[f"SELECT {other}"] * (rows - 1)])
         assignments = ", ".join(
             f"{table}.{c} = {quote('new')}.{n}" for c, n in zip(columns, names, strict=True)
         )
         still_unfilled = " AND ".join(f"{table}.{c} IS NULL" for c in columns)
+        on = " AND ".join(
+            f"{table}.{k} = {quote('new')}.{n}" for k, n in zip(keys, key_names, strict=True)
+        )
         return (
             f"UPDATE {table} JOIN ({values}) AS {quote('new')} "
-            f"ON {table}.{key} = {quote('new')}.{quote('pk')} "
-            f"SET {assignments} WHERE {still_unfilled}"
+            f"ON {on} SET {assignments} WHERE {still_unfilled}"
         )
 
     def _fill_python(self, rows: QuerySet[Any]) -> int:
@@ -236,7 +256,7 @@ class _Run:
                 if len(self.report.failed_pks) < MAX_FAILED_PKS:
                     self.report.failed_pks.append(pk)
                 continue
-            params.append((*values, pk))
+            params.append((*values, *(pk if self.key_columns[1:] else (pk,))))
         if not params:
             return 0
         with connection.cursor() as cursor:
@@ -318,6 +338,14 @@ class _Run:
         state.finish()
         report.finished = True
         report.seconds = clock() - started
+
+
+def key_columns(model: type[Any]) -> tuple[str, ...]:
+    """The columns of *model*'s primary key, in its order (several for a composite primary
+    key, Django 5.2+)."""
+    meta = model._meta
+    fields = getattr(meta, "pk_fields", None) or [meta.pk]
+    return tuple(cast(str, f.column) for f in fields)
 
 
 class _Progress:
