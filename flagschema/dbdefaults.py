@@ -19,9 +19,11 @@ from flagschema.exceptions import TransitionError
 from flagschema.transitions import Transition
 
 try:
-    from django.db.models.expressions import DatabaseDefault
+    from django.db.models.expressions import DatabaseDefault as _DatabaseDefault
 except ImportError:  # Django 4.2: no database defaults
-    DatabaseDefault = None
+    _DatabaseDefault = None  # type: ignore[assignment,misc]
+
+DatabaseDefault: Any = _DatabaseDefault
 
 
 def default_expression(field: Field, value: Any) -> Any:
@@ -29,8 +31,10 @@ def default_expression(field: Field, value: Any) -> Any:
     instance holds, or what ``bulk_create`` puts there on SQLite), else None."""
     if DatabaseDefault is not None and isinstance(value, DatabaseDefault):
         return value.expression
+    # bulk_create() on SQLite puts the field's db_default itself there: as it is when it is an
+    # expression (a constant is then a plain value, written as any other).
     db_default = getattr(field, "db_default", NOT_PROVIDED)
-    if db_default is not NOT_PROVIDED and value is db_default:
+    if value is db_default and hasattr(value, "resolve_expression"):
         return value
     return None
 

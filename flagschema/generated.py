@@ -12,7 +12,7 @@ generated column from the new one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import models
 from django.db.models import F, Func, Q
@@ -41,7 +41,7 @@ def renamed(value: Any, renames: dict[str, str], *, field_name: bool = False) ->
     ``deconstruct()`` (their arguments are what migrations write), so that migrations see the
     new names too. *field_name*: a string is a field's name (an argument of a function)."""
     if isinstance(value, F):
-        head, sep, rest = value.name.partition("__")
+        head, sep, rest = cast(str, cast(Any, value).name).partition("__")
         return F(renames[head] + sep + rest) if head in renames else value
     if isinstance(value, str):
         head, sep, rest = value.partition("__")
@@ -86,7 +86,7 @@ def generated_fields_naming(model_state: Any, names: set[str]) -> list[str]:
 def _names(expression: Any) -> set[str]:
     """The fields *expression* names (the first part of each F() and Q lookup)."""
     if isinstance(expression, F):
-        return {expression.name.split("__", 1)[0]}
+        return {cast(Any, expression).name.split("__", 1)[0]}
     found: set[str] = set()
     if isinstance(expression, Q):
         for child in expression.children:

@@ -223,7 +223,10 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
 
     after = state.clone()
     contracted = after.models[app_label, model_name]
-    for name in old_names:
+    # Generated columns computed from an old column go with it, and come back computed from
+    # the new one (a generated column's expression cannot be altered in place).
+    rebuilt = _generated_rebuilt(transition, contracted)
+    for name in (*rebuilt, *old_names):
         del contracted.fields[name]
     for field in transition.new_fields:
         contracted.fields[field.name] = copy.deepcopy(_template(field))
@@ -235,6 +238,8 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
         migration_name=_migration_name(transition),
     )
     (migration,) = changes[app_label]
+    if rebuilt:
+        _add_generated_back(migration, model_name, rebuilt)
     if _sync_triggers_installed(loader, leaves[0], transition):
         from flagschema.operations import RemoveSyncTriggers
 
@@ -263,6 +268,46 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
         code_change=code_change(transition),
         next_steps=_next_steps(transition),
     )
+
+
+def _generated_rebuilt(transition: Transition, model_state: ModelState) -> dict[str, Any]:
+    """The generated fields (Django 5.0+) of *model_state* computed from an old field of
+    *transition*: their names -> the same fields computed from the new field instead."""
+    from flagschema.generated import generated_fields_naming, renamed
+
+    names = generated_fields_naming(model_state, set(transition.old_names))
+    if not names:
+        return {}
+    if transition.kind != "rename":
+        raise ContractRefused(
+            f"{transition.label}: the generated field(s) {', '.join(map(repr, names))} of "
+            f"{transition.model._meta.object_name} compute from the old column(s), which the "
+            "contract drops; change their expression to the new field(s) in a migration of "
+            "its own (remove and add them again), then contract."
+        )
+    renames = {transition.old_names[0]: transition.new_names[0]}
+    rebuilt = {}
+    for name in names:
+        field = model_state.fields[name].clone()
+        field.expression = renamed(field.expression, renames)
+        rebuilt[name] = field
+    return rebuilt
+
+
+def _add_generated_back(migration: Any, model_name: str, rebuilt: dict[str, Any]) -> None:
+    """Put the removal of the *rebuilt* generated fields first in *migration* (before the old
+    column they compute from goes), and their addition, from the new column, last."""
+    from django.db.migrations.operations import AddField, RemoveField
+
+    operations = cast(list[Operation], migration.operations)
+    removals = [
+        op
+        for op in operations
+        if isinstance(op, RemoveField) and op.model_name_lower == model_name and op.name in rebuilt
+    ]
+    rest = [op for op in operations if op not in removals]
+    additions = [AddField(model_name, name, field) for name, field in rebuilt.items()]
+    migration.operations = [*removals, *rest, *additions]
 
 
 def _loader(using: str | None) -> MigrationLoader:

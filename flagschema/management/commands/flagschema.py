@@ -13,7 +13,7 @@ import pkgutil
 import sys
 from importlib import import_module
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -61,13 +61,13 @@ class Command(BaseCommand):
                 if a.option_strings and a.nargs is None
             }
 
-    def get_check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+    def get_check_kwargs(self, options: dict[str, Any]) -> Any:
         # The system checks run before a verb are the static ones, as Django before 6.1 runs
         # them: since 6.1 they default to every database in DATABASES, and MySQL's backend
         # connects for its field checks, so `lint` (CI, no server) would fail and the other
         # verbs would connect to databases they do not use. `manage.py check --database`
         # runs the database checks.
-        return {**super().get_check_kwargs(options), "databases": []}
+        return {**cast(dict[str, Any], super().get_check_kwargs(options)), "databases": []}
 
     def handle(self, *args: Any, **options: Any) -> None:
         verb = options["verb"]
