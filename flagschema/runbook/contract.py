@@ -288,7 +288,7 @@ def _generated_rebuilt(transition: Transition, model_state: ModelState) -> dict[
     renames = {transition.old_names[0]: transition.new_names[0]}
     rebuilt = {}
     for name in names:
-        field = model_state.fields[name].clone()
+        field: Any = model_state.fields[name].clone()
         field.expression = renamed(field.expression, renames)
         rebuilt[name] = field
     return rebuilt
