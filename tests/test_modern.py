@@ -406,3 +406,43 @@ def test_the_contract_rebuilds_a_generated_column_over_the_new_one() -> None:
     assert kinds.index(("RemoveField", "shout")) < kinds.index(("RemoveField", "name"))
     assert kinds.index(("RemoveField", "name")) < kinds.index(("AddField", "shout"))
     assert "Upper('full_name')" in contracted.text
+
+
+@db_defaults
+@pytest.mark.django_db(transaction=True)
+def test_the_contract_migration_of_a_generated_field_applies_and_reverts() -> None:
+    from django.db.migrations import Migration
+
+    set_switch("authors.full_name", True)
+    contracted = plan(flagschema.registry["modern.Author.full_name"])
+    migration = Migration(contracted.name, "modern")
+    migration.operations = list(contracted.operations)
+    before = MigrationLoader(connection).project_state(("modern", "0002_expand"))
+    table = quote("modern_author")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({quote('name')}, {quote('full_name')}) VALUES ('Ada', 'Ada')"
+        )
+    applied = False
+    try:
+        with connection.schema_editor() as editor:
+            migration.apply(before.clone(), editor)
+        applied = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET {quote('full_name')} = 'Ada King'")
+        assert list(raw_rows("modern_author", ["full_name"], "shout").items()) == [
+            (("Ada King",), ("ADA KING",))
+        ]
+    finally:
+        with connection.cursor() as cursor:
+            # Migrating backwards adds the old column back without its data (NOT NULL).
+            cursor.execute(f"DELETE FROM {table}")
+        if applied:
+            with connection.schema_editor() as editor:
+                migration.unapply(before.clone(), editor)
+    assert "name" in {
+        c.name
+        for c in connection.introspection.get_table_description(
+            connection.cursor(), "modern_author"
+        )
+    }
