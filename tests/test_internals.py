@@ -67,3 +67,57 @@ def test_update_assigns_the_read_column_last(side: str) -> None:
     new = set_clause.index(connection.ops.quote_name("full_name") + " =")
     old = set_clause.index(connection.ops.quote_name("name") + " =")
     assert (old < new) if side == "new" else (new < old)
+
+
+def test_columns_are_quoted_as_djangos_own_col_quotes_them() -> None:
+    """_SideCol quotes with the method Django's Col.as_sql uses: quote_name() since 6.1, which
+    deprecates quote_name_unless_alias(), the only one before."""
+    from django.db.models.expressions import Col
+    from django.db.models.sql.compiler import SQLCompiler
+
+    from flagschema.fields import _QUOTE_METHOD
+
+    assert hasattr(SQLCompiler, _QUOTE_METHOD)
+    assert f"compiler.{_QUOTE_METHOD}" in inspect.getsource(Col.as_sql)
+
+
+def test_commands_choose_the_databases_their_checks_run_on() -> None:
+    """Since Django 6.1 the system checks before a command run on every database unless the
+    command's get_check_kwargs() names them (the flagschema command names none)."""
+    import django
+    from django.core.checks.registry import CheckRegistry
+    from django.core.management.base import BaseCommand
+
+    if django.VERSION >= (6, 1):
+        assert "get_check_kwargs" in inspect.getsource(BaseCommand.execute)
+        assert "list(connections)" in inspect.getsource(CheckRegistry.run_checks)
+
+
+@pytest.mark.skipif(
+    not hasattr(models, "GeneratedField"), reason="db_default and GeneratedField: Django 5.0+"
+)
+def test_database_defaults_and_generated_fields_hold_their_expressions() -> None:
+    from django.db.models.expressions import DatabaseDefault
+
+    assert DatabaseDefault(Value(1)).expression == Value(1)
+    # A new instance holds a DatabaseDefault for a field left to its db_default.
+    assert "DatabaseDefault(" in inspect.getsource(models.Field._get_default.func)
+    field = models.GeneratedField(
+        expression=Concat(F("a"), Value("!")), output_field=models.TextField(), db_persist=True
+    )
+    assert field.deconstruct()[3]["expression"] is field.expression
+
+
+@pytest.mark.skipif(
+    not hasattr(models, "CompositePrimaryKey"), reason="CompositePrimaryKey: Django 5.2+"
+)
+@pytest.mark.django_db
+def test_a_composite_key_compares_and_orders_as_a_tuple() -> None:
+    """The backfill's ranges: pk__gt / pk__lte of a key tuple and order_by('pk')."""
+    from tests.apps.modern.models import Enrollment
+
+    query = Enrollment.objects.filter(pk__gt=("a", 1), pk__lte=("b", 2)).order_by("pk")
+    sql = str(query.query)
+    assert "course" in sql and "student" in sql
+    assert list(query) == []
+    assert [f.name for f in Enrollment._meta.pk_fields] == ["course", "student"]
