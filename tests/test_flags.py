@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import django
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -202,7 +203,15 @@ def test_reading_rejects_unknown_labels_and_sides() -> None:
 
 
 def test_registry_lists_the_declared_transitions() -> None:
-    assert flagschema.registry.labels() == [
+    # tests/apps/modern's transitions exist on the Djangos that have its model features.
+    modern = ["modern.Author.full_name", "modern.Ticket.priority", "modern.Ticket.status"]
+    if django.VERSION < (5, 0):
+        modern = []
+    elif django.VERSION >= (5, 2):
+        modern[1:1] = ["modern.Enrollment.credits", "modern.Enrollment.grade"]
+    labels = flagschema.registry.labels()
+    assert [label for label in labels if label.startswith("modern.")] == modern
+    assert [label for label in labels if not label.startswith("modern.")] == [
         "convert.Product.price",
         "convert.Product.stock",
         "rename.Customer.full_name",

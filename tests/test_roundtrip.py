@@ -70,6 +70,9 @@ def test_the_test_apps_declare_samples_that_survive() -> None:
 # --- a lossy transform is reported by the system checks -------------------------------------
 
 
+# Django 6.1's `check` runs the field checks against the databases too (a JSONField of a test
+# app asks SQLite whether it supports JSON).
+@pytest.mark.django_db
 @isolate_apps("tests.apps.convert")
 def test_a_lossy_backward_transform_is_an_error_of_check() -> None:
     class Lossy(models.Model):

@@ -35,6 +35,7 @@ if django.VERSION >= (5, 0):
             backward=str,
             forward_sql=Cast(F("priority_text"), models.IntegerField()),
             flag="tickets.priority",
+            samples=["3", "1", "10"],
         )
         title = models.CharField(max_length=100, default="")
 
@@ -74,6 +75,7 @@ if django.VERSION >= (5, 2):
             forward=int,
             backward=str,
             flag="enrollments.credits",
+            samples=["1", "4", "30"],
         )
 
         class Meta:
