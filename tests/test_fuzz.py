@@ -702,7 +702,8 @@ def refused(*argv: str) -> str:
     if len(shown) > 300:
         shown = f"{shown[:300]}... ({len(shown):,} characters)"
     before = database_state()
-    savepoint = transaction.savepoint()
+    # Django 6.1 names it savepoint_create() (and deprecates savepoint()).
+    savepoint = getattr(transaction, "savepoint_create", transaction.savepoint)()
     try:
         try:
             call_command("flagschema", *argv, stdout=StringIO(), stderr=StringIO())
