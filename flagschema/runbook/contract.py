@@ -239,8 +239,9 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
         from flagschema.operations import RemoveSyncTriggers
 
         # First: a trigger naming a dropped column would fail every write (PostgreSQL and
-        # SQLite refuse to drop it).
-        remove = RemoveSyncTriggers(model_name=model_name, name=label.rsplit(".", 1)[1])
+        # SQLite refuse to drop it). Self-contained: migrating back past it installs them
+        # again once the declaration is gone from the code.
+        remove = RemoveSyncTriggers.for_transition(transition)
         cast(list[Operation], migration.operations).insert(0, remove)
     writer = MigrationWriter(migration)
     header, _, body = writer.as_string().partition("\n")
