@@ -229,7 +229,7 @@ def _still_declared(transition: Transition, migration: str) -> checks.CheckMessa
         f"The migration {transition.model._meta.app_label}.{migration} drops "
         f"{', '.join(map(repr, transition.old_names))} (the contract of {transition.label}), "
         "but the model still declares the transition.",
-        hint="Apply the code change `flagschema contract` printed, in the same release as that "
+        hint="Apply the code change the contract printed, in the same release as that "
         f"migration: the transition becomes `{plain}`.",
         obj=transition.field,
         id="flagschema.E001",

@@ -174,7 +174,8 @@ def _check_before_flip_to_new(
     if problems and not force:
         raise FlipRefused(
             f"{transition.label} was not flipped to new: {'; '.join(problems)}. Fill the rows "
-            f"without the new shape with `flagschema backfill {transition.label}`; repair "
+            "without the new shape with `manage.py flagschema backfill "
+            f"{transition.label}`; repair "
             "mismatching rows (saved through the ORM while reads are old, they get both "
             "shapes again) or the transforms; then verify again. Or flip with --force to read "
             "the new shape anyway.",
