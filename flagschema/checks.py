@@ -290,7 +290,8 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
 
 @checks.register(checks.Tags.models)
 def check_round_trip_samples(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Each transition's ``samples`` must come back equal from forward then backward."""
+    """Each transition's ``samples`` must come back equal from forward then backward, and its
+    ``new_samples`` from backward then forward."""
     from flagschema.runbook.roundtrip import check_samples
 
     errors: list[checks.CheckMessage] = []
@@ -300,9 +301,10 @@ def check_round_trip_samples(app_configs: Any = None, **kwargs: Any) -> list[che
                 checks.Error(
                     f"{transition.label}: {problem.where} does not survive the round trip "
                     f"({problem.path}): {problem.detail}.",
-                    hint="A rollback reads the old shape that backward wrote, so this value "
-                    "would be lost: make backward(forward(value)) == value, or remove the "
-                    "sample if such values cannot occur.",
+                    hint="A value that does not come back is changed by a flip (a rollback "
+                    "reads the shape the other transform wrote): make the transforms give it "
+                    "back (backward(forward(old)) == old, forward(backward(new)) == new), "
+                    "or remove the sample if such values cannot occur.",
                     obj=transition.field,
                     id="flagschema.E010",
                 )

@@ -175,10 +175,9 @@ def _check_before_flip_to_new(
         raise FlipRefused(
             f"{transition.label} was not flipped to new: {'; '.join(problems)}. Fill the rows "
             "without the new shape with `manage.py flagschema backfill "
-            f"{transition.label}`; repair "
-            "mismatching rows (saved through the ORM while reads are old, they get both "
-            "shapes again) or the transforms; then verify again. Or flip with --force to read "
-            "the new shape anyway.",
+            f"{transition.label}`; repair mismatching rows with `manage.py flagschema verify "
+            f"{transition.label} --repair` (rows the transforms lose are left alone) or the "
+            "transforms; then verify again. Or flip with --force to read the new shape anyway.",
             problems=problems,
             forceable=True,
         )
