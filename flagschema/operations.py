@@ -71,7 +71,7 @@ class _SyncTriggersOperation(Operation):
         self,
         model_name: str,
         name: str,
-        *,
+        # Not keyword-only: Django 4.2's migration writer writes only the named parameters.
         old: Sequence[str] | None = None,
         new: Sequence[str] | None = None,
         forward_sql: Mapping[str, Any] | None = None,
