@@ -107,8 +107,18 @@ class _SyncTriggersOperation(Operation):
         arguments, so that it replays once the declaration is gone.
 
         >>> InstallSyncTriggers.for_transition(registry["convert.Product.price"])
+
+        A conversion, split or merge without ``forward_sql`` for every new field and
+        ``backward_sql`` for every old one has no triggers: its operation is the two-argument
+        form (carried without them, it would read as a rename, which copies).
         """
         meta = transition.model._meta
+        complete = transition.kind == "rename" or (
+            all(transition.forward_sql_for(f) is not None for f in transition.new_fields)
+            and all(transition.backward_sql_for(f) is not None for f in transition.old_fields)
+        )
+        if not complete:
+            return cls(str(meta.model_name), transition.label.rsplit(".", 1)[-1])
         return cls(
             str(meta.model_name),
             transition.label.rsplit(".", 1)[-1],
@@ -203,7 +213,7 @@ class _SyncTriggersOperation(Operation):
                 f"{type(self).__name__}({self.model_name!r}, {self.name!r}): no transition "
                 f"{label} is declared and no later migration removes its triggers; declare "
                 "it again, or write the operation in its self-contained form "
-                "(InstallSyncTriggers.for_transition() prints it; see "
+                "(InstallSyncTriggers.for_transition(transition) builds it; see "
                 "docs/migration-history.md)."
             )
         # The columns as the migrations have them at this point.

@@ -237,3 +237,18 @@ def test_migrate_does_not_warn_about_the_columns_it_adds(project: E2E) -> None:
     assert "flagschema.W012" in gone.stderr
     assert "contract.Person.name_split" in gone.stderr and "'last_name'" in gone.stderr
     assert "'first_name'" not in gone.stderr
+
+
+def test_a_transition_without_sql_keeps_the_two_argument_form() -> None:
+    # Carried without expressions it would read as a rename (a copy): it carries nothing.
+    stock = InstallSyncTriggers.for_transition(flagschema.registry["convert.Product.stock"])
+    assert stock.deconstruct()[2] == {"model_name": "product", "name": "stock"}
+    price = InstallSyncTriggers.for_transition(flagschema.registry["convert.Product.price"])
+    assert sorted(price.deconstruct()[2]) == [
+        "backward_sql",
+        "forward_sql",
+        "model_name",
+        "name",
+        "new",
+        "old",
+    ]
