@@ -229,7 +229,7 @@ def _still_declared(transition: Transition, migration: str) -> checks.CheckMessa
         f"The migration {transition.model._meta.app_label}.{migration} drops "
         f"{', '.join(map(repr, transition.old_names))} (the contract of {transition.label}), "
         "but the model still declares the transition.",
-        hint="Apply the code change `flagschema contract` printed, in the same release as that "
+        hint="Apply the code change the contract printed, in the same release as that "
         f"migration: the transition becomes `{plain}`.",
         obj=transition.field,
         id="flagschema.E001",
@@ -290,7 +290,8 @@ def check_against_migrations(transitions: list[Transition]) -> list[checks.Check
 
 @checks.register(checks.Tags.models)
 def check_round_trip_samples(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Each transition's ``samples`` must come back equal from forward then backward."""
+    """Each transition's ``samples`` must come back equal from forward then backward, and its
+    ``new_samples`` from backward then forward."""
     from flagschema.runbook.roundtrip import check_samples
 
     errors: list[checks.CheckMessage] = []
@@ -300,9 +301,10 @@ def check_round_trip_samples(app_configs: Any = None, **kwargs: Any) -> list[che
                 checks.Error(
                     f"{transition.label}: {problem.where} does not survive the round trip "
                     f"({problem.path}): {problem.detail}.",
-                    hint="A rollback reads the old shape that backward wrote, so this value "
-                    "would be lost: make backward(forward(value)) == value, or remove the "
-                    "sample if such values cannot occur.",
+                    hint="A value that does not come back is changed by a flip (a rollback "
+                    "reads the shape the other transform wrote): make the transforms give it "
+                    "back (backward(forward(old)) == old, forward(backward(new)) == new), "
+                    "or remove the sample if such values cannot occur.",
                     obj=transition.field,
                     id="flagschema.E010",
                 )
@@ -338,12 +340,21 @@ def check_columns_exist(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """With ``check --database`` (and before ``migrate``): the columns of every declared
-    transition whose table exists are there. A warning, not an error: ``migrate`` runs the
-    database checks before it applies the expand migration that adds them."""
+    transition whose table exists are there. A warning, not an error. Columns that an
+    unapplied migration adds are not named: ``migrate`` runs the database checks before it
+    applies the expand migration that adds them (and ``runserver`` says that migrations are
+    unapplied); the warning is for a column no migration adds, or one that went missing."""
     errors: list[checks.CheckMessage] = []
     for alias in databases or ():
+        pending: dict[tuple[str, str], set[str]] | None = None
         for transition in _selected(app_configs):
             missing = _missing_columns(transition, alias)
+            if missing:
+                if pending is None:
+                    pending = _pending_columns(alias)
+                meta = transition.model._meta
+                coming = pending.get((meta.app_label, str(meta.model_name)), set())
+                missing = [c for c in missing if c not in coming]
             if missing:
                 errors.append(
                     checks.Warning(
@@ -370,6 +381,34 @@ def _missing_columns(transition: Transition, alias: str) -> list[str]:
             return []
         present = {c.name for c in connection.introspection.get_table_description(cursor, table)}
     return [c for c in (*transition.old_columns, *transition.new_columns) if c not in present]
+
+
+def _pending_columns(alias: str) -> dict[tuple[str, str], set[str]]:
+    """The columns of each model, by (app label, model name), as the migrations of apps with
+    unapplied migrations on *alias* leave them: what ``migrate`` is about to add."""
+    from django.db.migrations.loader import MigrationLoader
+
+    try:
+        loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
+    except Exception:  # an inconsistent history: nothing to rely on, warn as before
+        return {}
+    apps = {
+        app for app, name in loader.graph.nodes if (app, name) not in loader.applied_migrations
+    }
+    if not apps:
+        return {}
+    state = loader.project_state()
+    found: dict[tuple[str, str], set[str]] = {}
+    for (app, model), model_state in state.models.items():
+        if app not in apps:
+            continue
+        columns = found.setdefault((app, model), set())
+        for name, field in model_state.fields.items():
+            bound = field.clone()
+            bound.set_attributes_from_name(name)
+            if bound.column:
+                columns.add(bound.column)
+    return found
 
 
 def _selected(app_configs: Any) -> list[Transition]:

@@ -415,7 +415,8 @@ class ConvertedField(RenamedField):
     column; without it they raise :class:`~flagschema.TransitionError`. ``backward_sql`` (an
     expression of the new field) lets ``QuerySet.update()`` take an SQL expression.
     ``samples`` are old values that the system checks convert forward and back (a value that
-    does not come back would be lost by a rollback).
+    does not come back would be lost by a rollback); ``new_samples`` are new values they
+    convert backward and forward (a value the old column cannot hold would be changed).
 
     ``instance.<old_name>`` reads ``backward(instance.<field>)`` and sets the field to
     ``forward(value)``; ``filter(<old_name>=...)`` compares with the old column, which is
@@ -436,6 +437,7 @@ class ConvertedField(RenamedField):
         samples: Iterable[Any] = (),
         flag_type: str = "switch",
         comparator: Callable[[Any, Any], bool] | None = None,
+        new_samples: Iterable[Any] = (),
     ) -> Any:
         if field is None and old is None and forward is None and backward is None:
             return object.__new__(cls)  # copy.copy() and pickle
@@ -458,6 +460,7 @@ class ConvertedField(RenamedField):
                     f"...), not {expression!r}."
                 )
         samples = _samples("ConvertedField", samples)
+        new_samples = _samples("ConvertedField", new_samples, "new_samples")
         obj = _build_logical(
             field,
             old_name=old_name or old.db_column or "",
@@ -472,6 +475,7 @@ class ConvertedField(RenamedField):
             "forward_sql": forward_sql,
             "backward_sql": backward_sql,
             "samples": samples,
+            "new_samples": new_samples,
         }
         obj._flagschema_comparator = comparator
         return obj
@@ -492,9 +496,10 @@ def _check_common(what: str, *, old_name: object, flag: object, comparator: obje
         )
 
 
-def _samples(what: str, samples: object) -> tuple[Any, ...]:
+def _samples(what: str, samples: object, name: str = "samples") -> tuple[Any, ...]:
     if isinstance(samples, (str, bytes)) or not hasattr(samples, "__iter__"):
-        raise TypeError(f"{what}(samples=...) takes a list of old values, not {samples!r}.")
+        shape = "new" if name == "new_samples" else "old"
+        raise TypeError(f"{what}({name}=...) takes a list of {shape} values, not {samples!r}.")
     return tuple(cast(Iterable[Any], samples))
 
 

@@ -23,16 +23,42 @@ brings back code that writes only the old column)::
 
 Migrating backwards removes them. ``flagschema contract`` puts a :class:`RemoveSyncTriggers`
 before the ``RemoveField`` of the old column(s) when a migration installed them.
+
+Migrations are history: they replay on every new database long after the transition is
+contracted and gone from the code. So an operation may carry what it installs (the
+*self-contained* form, which :meth:`InstallSyncTriggers.for_transition` writes and the
+contract uses)::
+
+    flagschema.operations.InstallSyncTriggers(
+        "product", "price",
+        old=["price_cents"], new=["price"],
+        forward_sql={"price": F("price_cents") / 100.0},
+        backward_sql={"price_cents": Cast(Round(F("price") * 100), models.IntegerField())},
+    )
+
+``old`` and ``new`` name the fields as the migrations have them at that point, the
+expressions are compiled when the migration runs, for the database at hand, against that
+historical model (no expression: a rename, which copies). The two-argument form reads the
+declaration instead; when the transition is no longer declared it replays as nothing if a later
+migration holds the ``RemoveSyncTriggers`` of the same transition (the contract's: the triggers
+would be dropped again a few migrations on), and stops ``migrate`` with one line otherwise.
+See docs/migration-history.md.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
+from django.db import models
 from django.db.migrations.operations.base import Operation
 
 from flagschema.exceptions import TransitionError
+
+if TYPE_CHECKING:
+    from flagschema.transitions import Transition
 
 __all__ = ["InstallSyncTriggers", "RemoveSyncTriggers"]
 
@@ -41,7 +67,16 @@ class _SyncTriggersOperation(Operation):
     reversible = True
     reduces_to_sql = True
 
-    def __init__(self, model_name: str, name: str) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        name: str,
+        # Not keyword-only: Django 4.2's migration writer writes only the named parameters.
+        old: Sequence[str] | None = None,
+        new: Sequence[str] | None = None,
+        forward_sql: Mapping[str, Any] | None = None,
+        backward_sql: Mapping[str, Any] | None = None,
+    ) -> None:
         if not isinstance(model_name, str) or not model_name:
             raise TransitionError(
                 f"{type(self).__name__}(model_name=..., name=...) takes the model's name, "
@@ -54,6 +89,56 @@ class _SyncTriggersOperation(Operation):
             )
         self.model_name = model_name
         self.name = name
+        carried = (old, new, forward_sql, backward_sql)
+        if any(part is not None for part in carried) and (not old or not new):
+            raise TransitionError(
+                f"{type(self).__name__}({model_name!r}, {name!r}, ...): the self-contained "
+                "form names the old and the new fields (old=[...], new=[...]), as the "
+                "migrations have them at that point."
+            )
+        self.old = list(old) if old else None
+        self.new = list(new) if new else None
+        self.forward_sql = dict(forward_sql or {})
+        self.backward_sql = dict(backward_sql or {})
+
+    @classmethod
+    def for_transition(cls, transition: Transition) -> _SyncTriggersOperation:
+        """The self-contained operation of *transition*: its fields and SQL expressions as
+        arguments, so that it replays once the declaration is gone.
+
+        >>> InstallSyncTriggers.for_transition(registry["convert.Product.price"])
+
+        A conversion, split or merge without ``forward_sql`` for every new field and
+        ``backward_sql`` for every old one has no triggers: its operation is the two-argument
+        form (carried without them, it would read as a rename, which copies).
+        """
+        meta = transition.model._meta
+        complete = transition.kind == "rename" or (
+            all(transition.forward_sql_for(f) is not None for f in transition.new_fields)
+            and all(transition.backward_sql_for(f) is not None for f in transition.old_fields)
+        )
+        if not complete:
+            return cls(str(meta.model_name), transition.label.rsplit(".", 1)[-1])
+        return cls(
+            str(meta.model_name),
+            transition.label.rsplit(".", 1)[-1],
+            old=list(transition.old_names),
+            new=list(transition.new_names),
+            forward_sql={
+                f.name: transition.forward_sql_for(f)
+                for f in transition.new_fields
+                if transition.forward_sql_for(f) is not None
+            },
+            backward_sql={
+                f.name: transition.backward_sql_for(f)
+                for f in transition.old_fields
+                if transition.backward_sql_for(f) is not None
+            },
+        )
+
+    @property
+    def self_contained(self) -> bool:
+        return self.old is not None
 
     @property
     def model_name_lower(self) -> str:
@@ -65,7 +150,14 @@ class _SyncTriggersOperation(Operation):
         return self.name.rsplit(".", 1)[-1]
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return type(self).__qualname__, [], {"model_name": self.model_name, "name": self.name}
+        kwargs: dict[str, Any] = {"model_name": self.model_name, "name": self.name}
+        if self.self_contained:
+            kwargs.update(old=self.old, new=self.new)
+            if self.forward_sql:
+                kwargs["forward_sql"] = self.forward_sql
+            if self.backward_sql:
+                kwargs["backward_sql"] = self.backward_sql
+        return type(self).__qualname__, [], kwargs
 
     def state_forwards(self, app_label: str, state: Any) -> None:
         # Triggers are no part of Django's model state.
@@ -93,7 +185,18 @@ class _SyncTriggersOperation(Operation):
                 f"another model than {app_label}.{meta.object_name}; give the field name, "
                 f"{self.transition_name!r}."
             )
+        if self.self_contained:
+            carried = self._carried(label, model)
+            for sql in create_statements(
+                cast("Transition", carried), connection, table=meta.db_table
+            ):
+                schema_editor.execute(sql, params=None)
+            return
         transition = registry.get(label)
+        if transition is None and required and self._removed_later(app_label, connection):
+            # Replaying history on a new database after the contract: a later migration
+            # (the contract's) removes these triggers again, and the columns with them.
+            return
         if transition is None and not required:
             # Migrating back past a contract with the contracted code: nothing declares the
             # triggers any more. Stopping here would leave the migration half undone.
@@ -107,10 +210,11 @@ class _SyncTriggersOperation(Operation):
             return
         if transition is None:
             raise TransitionError(
-                f"{type(self).__name__}: no transition {label} is declared, and its triggers "
-                "are written from the declaration (its columns, forward_sql and backward_sql). "
-                "Declare it (RenamedField, ConvertedField or Transition) in the code that "
-                "migrates, or remove the operation."
+                f"{type(self).__name__}({self.model_name!r}, {self.name!r}): no transition "
+                f"{label} is declared and no later migration removes its triggers; declare "
+                "it again, or write the operation in its self-contained form "
+                "(InstallSyncTriggers.for_transition(transition) builds it; see "
+                "docs/migration-history.md)."
             )
         # The columns as the migrations have them at this point.
         columns = {f.column for f in meta.concrete_fields}
@@ -127,6 +231,69 @@ class _SyncTriggersOperation(Operation):
         for sql in create_statements(transition, connection, table=meta.db_table):
             schema_editor.execute(sql, params=None)
 
+    def _carried(self, label: str, model: Any) -> _CarriedTransition:
+        """The transition as this operation carries it, over the historical *model*."""
+        meta = model._meta
+        fields = {f.name: f for f in meta.concrete_fields}
+        names = [*(self.old or ()), *(self.new or ())]
+        missing = [n for n in names if n not in fields]
+        if missing:
+            raise TransitionError(
+                f"{type(self).__name__}({self.model_name!r}, {self.name!r}): {meta.db_table} "
+                f"has no field {', '.join(map(repr, missing))} at this point of the "
+                "migrations; put the operation after the AddField of the new field(s)."
+            )
+        rename = not self.forward_sql and not self.backward_sql
+        if rename and (len(self.old or ()) != 1 or len(self.new or ()) != 1):
+            raise TransitionError(
+                f"{type(self).__name__}({self.model_name!r}, {self.name!r}): a split or merge "
+                "needs forward_sql for every new field and backward_sql for every old one."
+            )
+        return _CarriedTransition(
+            label=label,
+            model=model,
+            kind="rename" if rename else "conversion",
+            old_fields=tuple(fields[n] for n in self.old or ()),
+            new_fields=tuple(fields[n] for n in self.new or ()),
+            forward=self.forward_sql,
+            backward=self.backward_sql,
+        )
+
+    def _undoes(self, operation: Any) -> bool:
+        return (
+            isinstance(operation, RemoveSyncTriggers)
+            and operation.model_name_lower == self.model_name_lower
+            and operation.transition_name == self.transition_name
+        )
+
+    def _removed_later(self, app_label: str, connection: Any) -> bool:
+        """Whether a migration of *app_label* after the one holding this operation (or later
+        in the same one, as in a squashed migration) removes the same triggers."""
+        from django.db.migrations.loader import MigrationLoader
+
+        loader = MigrationLoader(connection, ignore_no_migrations=True)
+        graph = loader.graph
+        for key in graph.nodes:
+            if key[0] != app_label:
+                continue
+            operations = graph.nodes[key].operations
+            for i, operation in enumerate(operations):
+                if operation is not self:
+                    continue
+                later = list(operations[i + 1 :])
+                for child in graph.backwards_plan(key):  # those that depend on it
+                    if child != key and child[0] == app_label:
+                        later.extend(graph.nodes[child].operations)
+                return any(self._undoes(o) for o in later)
+        # Not a migration of the graph (applied by hand, or a replaced migration): any
+        # migration of the app that removes them.
+        return any(
+            self._undoes(o)
+            for (app, _), migration in loader.disk_migrations.items()
+            if app == app_label
+            for o in migration.operations
+        )
+
     def _drop(self, app_label: str, schema_editor: Any, state: Any) -> None:
         from flagschema.triggers import drop_statements
 
@@ -136,6 +303,26 @@ class _SyncTriggersOperation(Operation):
             return
         for sql in drop_statements(connection, model._meta.db_table, self.transition_name):
             schema_editor.execute(sql, params=None)
+
+
+@dataclass(frozen=True)
+class _CarriedTransition:
+    """What :func:`flagschema.triggers.create_statements` reads of a transition, taken from
+    a self-contained operation and the historical model of the migration state."""
+
+    label: str
+    model: Any
+    kind: str
+    old_fields: tuple[models.Field, ...]
+    new_fields: tuple[models.Field, ...]
+    forward: dict[str, Any] = field(default_factory=dict)
+    backward: dict[str, Any] = field(default_factory=dict)
+
+    def forward_sql_for(self, new_field: models.Field) -> Any:
+        return self.forward.get(new_field.name)
+
+    def backward_sql_for(self, old_field: models.Field) -> Any:
+        return self.backward.get(old_field.name)
 
 
 class InstallSyncTriggers(_SyncTriggersOperation):

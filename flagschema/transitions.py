@@ -63,7 +63,10 @@ class Transition:
     old shape; ``backward_sql`` maps an old field's name to an expression of the new fields,
     which ``QuerySet.update()`` uses when given expressions. Without them, such a query raises
     :class:`~flagschema.TransitionError` instead of running. ``samples`` are old-shape values
-    (tuples when there are several old fields) that the system checks convert forward and back.
+    (tuples when there are several old fields) that the system checks convert forward and back;
+    ``new_samples`` new-shape values (tuples when there are several new fields) that they
+    convert backward and forward: a split whose new values the old column cannot hold
+    (``("Mary Ann", "Evans")`` joined and split again) is found before it loses one.
     ``flag_type="flag"`` names a waffle Flag instead of a Switch (a rollout per request).
     ``comparator(value_read, new_value) -> bool`` replaces ``==`` in shadow reads (values
     that differ only in representation).
@@ -88,6 +91,8 @@ class Transition:
     old_fields: tuple[models.Field, ...]
     new_names: tuple[str, ...]
     old_names: tuple[str, ...]
+    # New-shape values the checks convert backward and forward (``new_samples=``).
+    new_samples: tuple[Any, ...] = ()
 
     def __init__(
         self,
@@ -102,6 +107,7 @@ class Transition:
         samples: Iterable[Any] = (),
         flag_type: str = "switch",
         comparator: Callable[[Any, Any], bool] | None = None,
+        new_samples: Iterable[Any] = (),
     ) -> None:
         from django.db import models
 
@@ -153,16 +159,19 @@ class Transition:
         self.backward = backward
         self._forward_sql = _expressions("forward_sql", forward_sql, new)
         self._backward_sql = _expressions("backward_sql", backward_sql, old)
-        if isinstance(samples, (str, bytes)) or not hasattr(samples, "__iter__"):
-            raise TransitionError(
-                f"Transition(samples=...) takes a list of old values, not {samples!r}."
-            )
+        for name, given in (("samples", samples), ("new_samples", new_samples)):
+            if isinstance(given, (str, bytes)) or not hasattr(given, "__iter__"):
+                shape = "new" if name == "new_samples" else "old"
+                raise TransitionError(
+                    f"Transition({name}=...) takes a list of {shape} values, not {given!r}."
+                )
         if comparator is not None and not callable(comparator):
             raise TransitionError(
                 "Transition(comparator=...) takes a callable (value_read, new_value) -> bool, "
                 f"not {comparator!r}."
             )
         self.samples = tuple(samples)
+        self.new_samples = tuple(new_samples)
         self.kind = "split" if len(old) == 1 else "merge" if len(new) == 1 else "reshape"
         self.label = ""
 
@@ -183,6 +192,7 @@ class Transition:
         forward_sql: Any = None,
         backward_sql: Any = None,
         samples: Iterable[Any] = (),
+        new_samples: Iterable[Any] = (),
     ) -> Transition:
         """The transition of a ``RenamedField`` or ``ConvertedField``."""
         self = cls.__new__(cls)
@@ -201,6 +211,7 @@ class Transition:
         self._forward_sql = {field.name: forward_sql} if forward_sql is not None else {}
         self._backward_sql = {companion.name: backward_sql} if backward_sql is not None else {}
         self.samples = tuple(samples)
+        self.new_samples = tuple(new_samples)
         return self
 
     def contribute_to_class(self, cls: type[models.Model], name: str) -> None:

@@ -5,6 +5,11 @@ run in a subprocess with tests/contract_e2e_settings.py and printing one JSON do
               writes rows through its transitions and turns their switches on;
 ``check``     uses the app once its transitions are contracted (plain fields only): what the
               rows hold, writes, reads across relations, the columns left;
+``raw``       writes a customer and a product around the ORM (their old columns only) and
+              returns what the sync triggers made of their new columns;
+``fresh``     creates the database, which migrates the app from zero as every new database
+              does, returns its columns and the sync triggers left, and drops it again (run
+              with ``FLAGSCHEMA_CONTRACT_E2E_FRESH`` set, beside the first database);
 ``teardown``  drops the database.
 """
 
@@ -89,6 +94,55 @@ def check() -> Any:
     }
 
 
+def raw() -> Any:
+    from django.db import connection
+
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {q('contract_customer')} ({q('name')}) VALUES (%s)", ["Raw"])
+        cursor.execute(
+            f"INSERT INTO {q('contract_product')} ({q('sku')}, {q('price_cents')}) "
+            "VALUES (%s, %s)",
+            ["raw", 250],
+        )
+        cursor.execute(
+            f"SELECT {q('full_name')} FROM {q('contract_customer')} WHERE {q('name')} = 'Raw'"
+        )
+        (full_name,) = cursor.fetchone()
+        cursor.execute(
+            f"SELECT {q('price')} FROM {q('contract_product')} WHERE {q('sku')} = 'raw'"
+        )
+        (price,) = cursor.fetchone()
+    return {"full_name": full_name, "price": f"{Decimal(price):.2f}"}
+
+
+def fresh() -> Any:
+    from django.db import connection
+
+    from flagschema.triggers import installed_names
+
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        with connection.cursor() as cursor:
+            tables = sorted(
+                t
+                for t in connection.introspection.table_names(cursor)
+                if t.startswith("contract_")
+            )
+            columns = {
+                table: sorted(
+                    c.name for c in connection.introspection.get_table_description(cursor, table)
+                )
+                for table in tables
+            }
+        triggers = sorted(
+            n for table in tables for n in installed_names(connection, table) if "fs_sync" in n
+        )
+    finally:
+        connection.creation.destroy_test_db(name, verbosity=0)
+    return {"columns": columns, "triggers": triggers}
+
+
 def teardown() -> Any:
     from django.db import connection
 
@@ -99,5 +153,6 @@ def teardown() -> Any:
 
 if __name__ == "__main__":
     django.setup()
-    step = {"setup": setup, "check": check, "teardown": teardown}[sys.argv[1]]
+    steps = {"setup": setup, "check": check, "raw": raw, "fresh": fresh, "teardown": teardown}
+    step = steps[sys.argv[1]]
     print(json.dumps(step()))

@@ -9,11 +9,14 @@ from tests.settings import VENDOR
 
 DIRECTORY = os.environ["FLAGSCHEMA_CONTRACT_E2E_DIR"]
 
+# FLAGSCHEMA_CONTRACT_E2E_FRESH: another database, for `migrate` from zero beside the first.
+_SUFFIX = "_fresh" if os.environ.get("FLAGSCHEMA_CONTRACT_E2E_FRESH") else ""
+
 _database = dict(SUITE_DATABASES["default"])
 if VENDOR == "sqlite":
-    _name = os.path.join(DIRECTORY, "db.sqlite3")
+    _name = os.path.join(DIRECTORY, f"db{_SUFFIX}.sqlite3")
 else:
-    _name = f"test_{_database['NAME']}_contract_e2e"
+    _name = f"test_{_database['NAME']}_contract_e2e{_SUFFIX}"
 _database.update(NAME=_name, TEST={**_database.get("TEST", {}), "NAME": _name})
 DATABASES = {"default": _database}
 

@@ -199,6 +199,8 @@ def test_the_command_prints_json_and_exits_0_only_when_clean() -> None:
         "unfilled": 0,
         "sample_pks": [],
         "method": "sql",
+        "lossy": 0,
+        "lossy_pks": [],
         "clean": True,
     }
     status, out = call_verify("rename.Customer.full_name")

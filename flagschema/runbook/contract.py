@@ -123,8 +123,8 @@ def contract(
         where = "decided per request" if side == PER_REQUEST else "on the old side"
         raise ContractRefused(
             f"{label}: reads are {where} (waffle {transition.flag_type} {transition.flag!r}); "
-            "the contract drops the old column(s), so flip to new first (`flagschema flip "
-            f"{label} --to new`) and let it soak."
+            "the contract drops the old column(s), so flip to new first (`manage.py flagschema "
+            f"flip {label} --to new --reason 'reads new before the contract'`) and let it soak."
         )
     loader = _loader(using)
     result = plan(transition, loader=loader)
@@ -146,7 +146,8 @@ def contract(
         raise ContractRefused(
             f"{label}: verify is not clean ({report.mismatched} mismatched, "
             f"{report.unfilled} unfilled row(s){'; e.g. pk ' + pks if pks else ''}); "
-            f"backfill and fix them until `flagschema verify {label}` is clean, then contract."
+            f"backfill and fix them until `manage.py flagschema verify {label}` is clean, then "
+            "contract."
         )
     if write:
         try:
@@ -175,7 +176,7 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
     if conflicts:
         raise ContractRefused(
             f"{label}: {app_label} has conflicting migrations ({', '.join(conflicts)}); run "
-            "makemigrations --merge first."
+            "`manage.py makemigrations --merge` first."
         )
     written = contract_migration(transition, loader)
     if written:
@@ -244,8 +245,9 @@ def plan(transition: Transition, *, loader: MigrationLoader | None = None) -> Co
         from flagschema.operations import RemoveSyncTriggers
 
         # First: a trigger naming a dropped column would fail every write (PostgreSQL and
-        # SQLite refuse to drop it).
-        remove = RemoveSyncTriggers(model_name=model_name, name=label.rsplit(".", 1)[1])
+        # SQLite refuse to drop it). Self-contained: migrating back past it installs them
+        # again once the declaration is gone from the code.
+        remove = RemoveSyncTriggers.for_transition(transition)
         cast(list[Operation], migration.operations).insert(0, remove)
     writer = MigrationWriter(migration)
     header, _, body = writer.as_string().partition("\n")

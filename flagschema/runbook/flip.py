@@ -174,10 +174,10 @@ def _check_before_flip_to_new(
     if problems and not force:
         raise FlipRefused(
             f"{transition.label} was not flipped to new: {'; '.join(problems)}. Fill the rows "
-            f"without the new shape with `flagschema backfill {transition.label}`; repair "
-            "mismatching rows (saved through the ORM while reads are old, they get both "
-            "shapes again) or the transforms; then verify again. Or flip with --force to read "
-            "the new shape anyway.",
+            "without the new shape with `manage.py flagschema backfill "
+            f"{transition.label}`; repair mismatching rows with `manage.py flagschema verify "
+            f"{transition.label} --repair` (rows the transforms lose are left alone) or the "
+            "transforms; then verify again. Or flip with --force to read the new shape anyway.",
             problems=problems,
             forceable=True,
         )
@@ -282,8 +282,14 @@ def _receivers(flag_type: str) -> tuple[Any, Any, Any]:
     def before_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
         if raw or _recording.get() or not labels_of_flag(instance.name, flag_type):
             return
-        previous = sender.objects.filter(pk=instance.pk).values_list(attribute, flat=True)
-        instance._flagschema_was_on = bool(previous.first()) if instance.pk else False
+        previous = (
+            sender.objects.filter(pk=instance.pk).values_list(attribute, flat=True).first()
+            if instance.pk
+            else None
+        )
+        # A switch or flag that was not there read as waffle's default.
+        was = _missing_reads_new(flag_type) if previous is None else bool(previous)
+        instance._flagschema_was_on = was
 
     def after_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
         if raw or _recording.get() or "_flagschema_was_on" not in instance.__dict__:
@@ -294,12 +300,25 @@ def _receivers(flag_type: str) -> tuple[Any, Any, Any]:
             _record_outside_flip(instance.name, flag_type, was, now)
 
     def after_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
-        # A deleted switch or flag reads as off.
-        on = bool(getattr(instance, attribute))
-        if not _recording.get() and on and labels_of_flag(instance.name, flag_type):
-            _record_outside_flip(instance.name, flag_type, True, False)
+        # A deleted switch or flag reads as waffle's default (WAFFLE_SWITCH_DEFAULT): the
+        # record says what processes read from now on, not that the row went.
+        was = bool(getattr(instance, attribute))
+        now = _missing_reads_new(flag_type)
+        if not _recording.get() and was != now and labels_of_flag(instance.name, flag_type):
+            _record_outside_flip(instance.name, flag_type, was, now)
 
     return before_save, after_save, after_delete
+
+
+def _missing_reads_new(flag_type: str) -> bool:
+    """Whether a transition reads new when its waffle switch does not exist: waffle answers
+    ``WAFFLE_SWITCH_DEFAULT`` for a missing switch. Outside a request a missing waffle Flag
+    reads old (flagschema asks its ``everyone``), whatever ``WAFFLE_FLAG_DEFAULT`` says."""
+    if flag_type == "flag":
+        return False
+    from waffle.utils import get_setting as waffle_setting
+
+    return bool(waffle_setting("SWITCH_DEFAULT"))
 
 
 def _record_outside_flip(flag: str, flag_type: str, was: bool, now: bool) -> None:

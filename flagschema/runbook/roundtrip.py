@@ -5,7 +5,8 @@ A transition whose ``backward`` loses information (``int(price)`` dropping cents
 back from the old columns. These functions find such values before anyone flips:
 
 * :func:`check_samples` converts the transition's declared ``samples`` (old-shape values)
-  forward then backward, without a database;
+  forward then backward, and its ``new_samples`` (new-shape values) backward then forward,
+  without a database;
 * :func:`check_rows` does the same with every row of the table, in both directions: the old
   shape forward and back, and, for rows that have a new shape, that shape backward and forward.
 
@@ -97,8 +98,21 @@ def _as_old_values(transition: Transition, sample: Any) -> tuple[Any, ...]:
     return values
 
 
+def _as_new_values(transition: Transition, sample: Any) -> tuple[Any, ...]:
+    if len(transition.new_fields) == 1:
+        return (sample,)
+    values = tuple(sample) if isinstance(sample, (tuple, list)) else (sample,)
+    if len(values) != len(transition.new_fields):
+        names = ", ".join(f.name for f in transition.new_fields)
+        raise ValueError(
+            f"a new sample of {transition.label} is a tuple of {names}; got {sample!r}"
+        )
+    return values
+
+
 def check_samples(transition: Transition) -> RoundTripReport:
-    """Convert each declared sample forward then backward (no database)."""
+    """Convert each declared sample forward then backward, and each declared new sample
+    backward then forward (no database)."""
     report = RoundTripReport(transition.label)
     if transition.forward is None:  # a rename keeps values as they are
         return report
@@ -112,6 +126,16 @@ def check_samples(transition: Transition) -> RoundTripReport:
         ok, detail = _round_trip(transition, values, "old")
         if not ok:
             report.add(Problem(f"sample {i} ({sample!r})", "old -> new -> old", detail))
+    for i, sample in enumerate(getattr(transition, "new_samples", ())):
+        report.checked += 1
+        try:
+            values = _as_new_values(transition, sample)
+        except ValueError as exc:
+            report.add(Problem(f"new sample {i}", "new -> old -> new", str(exc)))
+            continue
+        ok, detail = _round_trip(transition, values, "new")
+        if not ok:
+            report.add(Problem(f"new sample {i} ({sample!r})", "new -> old -> new", detail))
     return report
 
 

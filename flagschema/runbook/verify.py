@@ -16,6 +16,13 @@ It compares in SQL where the transition allows it, in one statement:
 Otherwise the rows are read in primary-key batches (never the whole table at once) and compared
 in Python: ``transition.to_new(old values) == new values``, both as the new field's Python type.
 
+A mismatching row is *lossy* (``lossy``, ``lossy_pks``) when its old shape is what ``backward``
+makes of its new shape (what an ORM write of the new shape stores) and ``forward`` does not give
+that new shape back: nothing wrote around the ORM, the transforms lose the value (a split of
+"Mary Ann" / "Evans" joined to "Mary Ann Evans" splits as "Mary" / "Ann Evans").
+:func:`repair` rewrites the other mismatching rows' new shape from their old one, and the lossy
+ones only when asked (``rewrite_lossy``): it would replace what the application wrote.
+
 >>> from flagschema.runbook.verify import verify
 >>> report = verify(registry["shop.Order.reference"])
 >>> report.clean, report.mismatched, report.sample_pks
@@ -28,7 +35,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.db import models
 from django.db.models import Count, F, Q, QuerySet
@@ -59,6 +66,10 @@ class VerifyReport:
     unfilled: int
     sample_pks: list[Any] = field(default_factory=list)
     method: str = "sql"
+    # Of the mismatching rows, those whose new shape does not survive the trip through the old
+    # shape (see the module docstring), and up to ten of their keys.
+    lossy: int = 0
+    lossy_pks: list[Any] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -94,6 +105,13 @@ def verify(
             report = _verify_sql(transition, using, limit)
         else:
             report = _verify_python(transition, using, limit, batch_size)
+        if report.mismatched and report.method == "sql":
+            # The Python comparison tells them apart as it goes; here they are read again.
+            for pk, olds, news in mismatching_rows(transition, using=using, limit=limit):
+                if loses_new_shape(transition, olds, news):
+                    report.lossy += 1
+                    if len(report.lossy_pks) < MAX_SAMPLES:
+                        report.lossy_pks.append(pk)
     if record:
         from flagschema.models import VerifyRun
 
@@ -255,6 +273,10 @@ def _verify_python(
             report.mismatched += 1
             if len(report.sample_pks) < MAX_SAMPLES:
                 report.sample_pks.append(pk)
+            if loses_new_shape(transition, olds, news):
+                report.lossy += 1
+                if len(report.lossy_pks) < MAX_SAMPLES:
+                    report.lossy_pks.append(pk)
     report.sample_pks.extend(unfilled_pks[: MAX_SAMPLES - len(report.sample_pks)])
     return report
 
@@ -280,6 +302,128 @@ def _batches(
             return
         seen += len(batch)
         last = batch[-1][0]
+
+
+def mismatching_rows(
+    transition: Transition, *, using: str = "default", limit: int | None = None
+) -> Iterator[tuple[Any, tuple[Any, ...], tuple[Any, ...]]]:
+    """(pk, old values, new values) of each row whose new shape is not what its old shape
+    gives (rows without a new shape left out), in primary-key order. Use it inside
+    ``reading(transition, "new")``."""
+    old_names = [f.attname for f in transition.old_fields]
+    new_names = [f.attname for f in transition.new_fields]
+    n_old = len(old_names)
+    if sql_comparable(transition):
+        queryset = _limited(transition, using, limit).filter(
+            mismatch_q(transition) & ~unfilled_q(transition)
+        )
+        rows = queryset.order_by("pk").values_list("pk", *old_names, *new_names)
+        for row in rows.iterator(chunk_size=2000):
+            yield row[0], tuple(row[1 : 1 + n_old]), tuple(row[1 + n_old :])
+        return
+    for pk, olds, news in _batches(transition, using, limit, 2000):
+        if all(v is None for v in news):
+            continue
+        try:
+            expected = transition.to_new(olds)
+        except Exception:
+            yield pk, olds, news
+            continue
+        if not all(
+            _same(f, want, got)
+            for f, want, got in zip(transition.new_fields, expected, news, strict=True)
+        ):
+            yield pk, olds, news
+
+
+def loses_new_shape(transition: Transition, olds: tuple[Any, ...], news: tuple[Any, ...]) -> bool:
+    """Whether a row holds what an ORM write of its new shape stores (the old shape is
+    ``backward(new)``) and ``forward`` does not give that new shape back: the transforms lose
+    it, nobody wrote around the ORM."""
+    if transition.forward is None or transition.backward is None:
+        return False
+    try:
+        back = transition.to_old(news)
+        again = transition.to_new(back)
+    except Exception:
+        return False
+    written_by_orm = all(
+        _same(f, b, o) for f, b, o in zip(transition.old_fields, back, olds, strict=True)
+    )
+    comes_back = all(
+        _same(f, a, n) for f, a, n in zip(transition.new_fields, again, news, strict=True)
+    )
+    return written_by_orm and not comes_back
+
+
+@dataclass
+class RepairReport:
+    """What :func:`repair` did: ``repaired`` rows got the new shape their old shape gives
+    (``repaired_pks``: up to ten keys); ``lossy_left`` lossy rows were left as they are
+    (``lossy_pks``), or rewritten too (counted in ``repaired``) with ``rewrite_lossy``."""
+
+    label: str
+    repaired: int = 0
+    repaired_pks: list[Any] = field(default_factory=list)
+    lossy_left: int = 0
+    lossy_pks: list[Any] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def repair(
+    transition: Transition | str,
+    *,
+    using: str = "default",
+    rewrite_lossy: bool = False,
+) -> RepairReport:
+    """Give each mismatching row the new shape its old shape gives (``forward_sql`` where the
+    transition has it, else ``forward``), writing the new column(s) only. Rows that do not
+    survive the round trip (:func:`loses_new_shape`) hold what the application wrote in the
+    new shape: they are left alone unless *rewrite_lossy*."""
+    from django.db import connections, transaction
+
+    if isinstance(transition, str):
+        transition = registry[transition]
+    report = RepairReport(transition.label)
+    connection = connections[using]
+    # A plain queryset: the managers' would write both shapes.
+    table: QuerySet[Any] = QuerySet(model=transition.model, using=using)
+    with reading(transition, "new"), transaction.atomic(using=using):
+        chosen = []
+        for pk, olds, news in list(mismatching_rows(transition, using=using)):
+            if not rewrite_lossy and loses_new_shape(transition, olds, news):
+                report.lossy_left += 1
+                if len(report.lossy_pks) < MAX_SAMPLES:
+                    report.lossy_pks.append(pk)
+                continue
+            chosen.append((pk, olds))
+        if sql_comparable(transition):
+            for start in range(0, len(chosen), 500):
+                pks = [pk for pk, _ in chosen[start : start + 500]]
+                table.filter(pk__in=pks).update(
+                    **{f.attname: expected_new(transition, f) for f in transition.new_fields}
+                )
+        else:
+            plain = [f.clone() for f in transition.new_fields]
+            quote = connection.ops.quote_name
+            meta = transition.model._meta
+            sets = ", ".join(f"{quote(str(f.column))} = %s" for f in transition.new_fields)
+            sql = (
+                f"UPDATE {quote(meta.db_table)} SET {sets} "
+                f"WHERE {quote(str(cast(Any, meta.pk).column))} = %s"
+            )
+            with connection.cursor() as cursor:
+                for pk, olds in chosen:
+                    news = transition.to_new(olds)
+                    values = [
+                        f.get_db_prep_save(v, connection) for f, v in zip(plain, news, strict=True)
+                    ]
+                    cursor.execute(sql, [*values, pk])
+        report.repaired = len(chosen)
+        report.repaired_pks = [pk for pk, _ in chosen[:MAX_SAMPLES]]
+    return report
 
 
 def _same(new_field: models.Field, expected: Any, stored: Any) -> bool:

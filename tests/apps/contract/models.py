@@ -1,5 +1,7 @@
 """Scenario: contracting. A rename, a type change and a split, each with its expand migration
-applied, as they stand when their old columns are about to be dropped.
+applied, as they stand when their old columns are about to be dropped. The expand installs the
+sync triggers of the rename (in the two-argument form users write) and of the conversion (in
+the self-contained form), so that the history must replay once both are contracted.
 
 This app is not installed in the test settings: ``tests/test_contract.py`` copies it to a
 temporary directory, runs ``flagschema contract`` there for each transition, rewrites the copy's
@@ -11,6 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Cast, Round
 
 import flagschema
 
@@ -58,6 +62,8 @@ class Product(models.Model):
         old=models.IntegerField(default=0, db_column="price_cents"),
         forward=cents_to_price,
         backward=price_to_cents,
+        forward_sql=F("price_cents") / 100.0,
+        backward_sql=Cast(Round(F("price") * 100), models.IntegerField()),
         flag="contract.product_price",
     )
 

@@ -92,8 +92,8 @@ def run(command: Any, options: dict[str, Any]) -> int:
     except KeyboardInterrupt:
         printer.close()
         command.stderr.write(
-            f"Interrupted. The ranges committed so far are kept; run `flagschema backfill "
-            f"{transition.label}` again to resume."
+            f"Interrupted. The ranges committed so far are kept; run `manage.py flagschema "
+            f"backfill {transition.label}` again to resume."
         )
         return 130
     printer.close()

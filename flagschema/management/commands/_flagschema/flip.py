@@ -82,7 +82,7 @@ def run(command: Any, options: dict[str, Any]) -> int:
     else:
         command.stdout.write(
             f"Undo: manage.py flagschema flip {result.label} --to {result.from_side} "
-            "--reason '...'"
+            f"--reason 'undo of flip #{result.event_id}'"
         )
     return 0
 
