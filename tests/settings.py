@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "tests.apps.convert",
     "tests.apps.reshape",
     "tests.apps.rollout",
+    "tests.apps.writes",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
