@@ -143,23 +143,29 @@ def check_update_values(
 
 
 def update_out_of_range(
-    model: type[models.Model], values: Mapping[str, Any], exc: DataError
+    model: type[models.Model],
+    values: Mapping[str, Any],
+    exc: DataError,
+    connection: BaseDatabaseWrapper,
 ) -> TransitionError | None:
     """The TransitionError for the database's out-of-range error of an update that computed
     an old integer column of a conversion in SQL, or None when the error is another one."""
-    if "out of range" not in str(exc).lower():
+    message = str(exc)
+    if "out of range" not in message.lower():
         return None
     meta = model._meta
-    candidates = []
+    found = []
     for name, value in values.items():
         if not hasattr(value, "resolve_expression"):
             continue
         field = _companion(meta, name)
-        if field is not None:
-            candidates.append(field)
-    # MySQL and MariaDB name the column; PostgreSQL does not.
-    named = [f for f in candidates if f"'{f.column}'" in str(exc)]
-    found = named or candidates
+        # MySQL and MariaDB name the column; PostgreSQL names its type ("integer out of
+        # range"), which a wider new column does not have.
+        if field is not None and (
+            f"'{field.column}'" in message
+            or f"{field.db_type(connection)} out of range" in message
+        ):
+            found.append(field)
     if not found:
         return None
     if len(found) > 1:

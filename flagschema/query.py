@@ -277,7 +277,7 @@ class DualWriteQuerySetMixin:
             try:
                 return super().update(**values)  # type: ignore[misc]
             except DataError as exc:
-                error = update_out_of_range(self.model, values, exc)
+                error = update_out_of_range(self.model, values, exc, connections[self.db])
                 if error is None:
                     raise
                 raise error from exc
