@@ -124,6 +124,7 @@ def check_transition_field(field: Any) -> list[checks.CheckMessage]:
                 id="flagschema.E007",
             )
         )
+    errors.extend(check_old_column_gets_a_value(field))
     old_template = field._flagschema_old_template
     if old_template is not None and getattr(field, "_flagschema_kind", "rename") == "rename":
         connection = _types_connection()
@@ -132,6 +133,37 @@ def check_transition_field(field: Any) -> list[checks.CheckMessage]:
         if old_type != new_type:
             errors.append(_type_mismatch(field, old_name, old_type, new_type))
     return errors
+
+
+def check_old_column_gets_a_value(field: Any) -> list[checks.CheckMessage]:
+    """A NOT NULL old column must get a value from a row created without the new field: the
+    new field's default, or the old field's (see flagschema.writes.old_default)."""
+    companion = getattr(field, "_flagschema_companion", None)
+    if companion is None or companion.null:
+        return []
+    try:
+        default = field.get_default()
+    except Exception:  # a failing forward() is reported where it runs
+        return []
+    if default is not None:
+        return []
+    if not field.null:
+        # A required field: a row without it fails as it did before the transition (Django's
+        # rules). The trap is a new field that accepts None over a NOT NULL old column.
+        return []
+    meta = field.model._meta
+    return [
+        checks.Warning(
+            f"The old column {companion.column!r} is NOT NULL, and a {meta.object_name} "
+            f"created without {field.name!r} would write NULL to it (neither field has a "
+            "default).",
+            hint=f"Give old= the old field's default as its migrations declare it (a missing "
+            f"{field.name!r} then stores it, and forward(default) in the new column), or give "
+            f"{field.name!r} a default.",
+            obj=field,
+            id="flagschema.W013",
+        )
+    ]
 
 
 def _types_connection() -> Any:

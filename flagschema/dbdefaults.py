@@ -39,7 +39,7 @@ def default_expression(field: Field, value: Any) -> Any:
     return None
 
 
-def old_default(transition: Transition, expression: Any, companion: Field) -> Any:
+def old_db_default(transition: Transition, expression: Any, companion: Field) -> Any:
     """What a conversion writes to its old column (*companion*) for a row whose new field is
     left to its database default *expression*."""
     backward = transition.backward

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps as global_apps
 from django.core import checks
-from django.db import models
+from django.db import connections, models, router
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import DEFERRED
 from django.db.models.expressions import Col
 from django.db.models.fields import _load_field  # type: ignore[attr-defined]
@@ -39,7 +40,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
-from flagschema.dbdefaults import default_expression, old_default
+from flagschema.dbdefaults import default_expression, old_db_default
 from flagschema.exceptions import TransitionError
 from flagschema.flags import (
     note_raw_old_use,
@@ -50,6 +51,7 @@ from flagschema.flags import (
 )
 from flagschema.generated import follow_renames
 from flagschema.transitions import MULTI_KINDS, Side, Transition, check_flag_type, registry
+from flagschema.writes import check_old_value, old_default
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -541,6 +543,16 @@ class _LogicalField(RenamedField, _SideColumns):
         default = default_expression(cast(models.Field, self), value)
         return value if default is None else default
 
+    def get_default(self) -> Any:
+        # A field without a default of its own takes the old field's, converted: a row created
+        # without it stores the old default in the old column, as before the transition.
+        transition = self._flagschema_transition
+        if transition is not None and not cast(models.Field, self).has_default():
+            default = old_default(transition, cast(models.Field, self))
+            if default is not models.NOT_PROVIDED:
+                return default
+        return super().get_default()  # type: ignore[misc]
+
     # --- model wiring ----------------------------------------------------------------------
     def contribute_to_class(self, cls: type[models.Model], name: str, *args: Any, **kw: Any):
         super().contribute_to_class(cls, name, *args, **kw)  # type: ignore[misc]
@@ -789,7 +801,7 @@ class _CompanionField(_SideColumns):
             try:
                 default = default_expression(cast(models.Field, logical), value)  # db_default
                 if default is not None:
-                    return old_default(transition, default, cast(models.Field, self))
+                    return old_db_default(transition, default, cast(models.Field, self))
                 return backward(value)
             except TransitionError:
                 raise
@@ -810,8 +822,30 @@ class _CompanionField(_SideColumns):
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         old_value = self.old_value_for(model_instance)
+        if old_value is not None and self._flagschema_integer:
+            # A widening conversion: refuse what the old column cannot hold by name, before
+            # the statement runs, instead of the database's bare DataError.
+            model = type(model_instance)
+            pk = model_instance.pk
+            check_old_value(
+                cast(Transition, self._flagschema_transition),
+                cast(models.Field, self),
+                old_value,
+                connections[router.db_for_write(model, instance=model_instance)],
+                f"row pk={pk!r}" if pk is not None else "a new row",
+            )
         setattr(model_instance, cast(models.Field, self).attname, old_value)
         return old_value
+
+    @cached_property
+    def _flagschema_integer(self) -> bool:
+        """Whether the old column is an integer column, whose range the database enforces, of
+        a transition that changes the type (a rename keeps it, and so its range)."""
+        transition = self._flagschema_transition
+        if transition is None or transition.kind == "rename":
+            return False
+        internal = cast(models.Field, self).get_internal_type()
+        return internal in BaseDatabaseOperations.integer_field_ranges
 
     def deconstruct(self) -> Any:
         _, path, args, kwargs = self._flagschema_old_template.deconstruct()

@@ -8,18 +8,23 @@ from them — hands out querysets of a subclass that adds each companion field t
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.db import DataError, connections, models
 from django.db.models import F, Value
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.manager import BaseManager
 from django.db.models.query import ModelIterable
 
+from flagschema.assignments import (
+    check_update_values,
+    distinct_fields,
+    ordered_assignments,
+    update_out_of_range,
+)
 from flagschema.exceptions import TransitionError
 from flagschema.fields import is_companion_field, transition_of, with_transition_names
 from flagschema.flags import reading
@@ -154,22 +159,28 @@ def _sql_transform(
             f"compute {target.name!r} from it, so nothing was updated. Add {add}, or update "
             "with plain values (converted in Python)."
         )
-    expression = copy.deepcopy(template)
-    for field, value in zip(sources, values, strict=True):
-        if not hasattr(value, "resolve_expression"):
-            value = Value(value, output_field=field)
-        expression = _substitute(expression, field.name, value)
-    return expression
+    given = {
+        field.name: value if hasattr(value, "resolve_expression") else Value(value, field)
+        for field, value in zip(sources, values, strict=True)
+    }
+    return _substitute(template, given)
 
 
-def _substitute(expression: Any, name: str, value: Any) -> Any:
-    if isinstance(expression, F) and getattr(expression, "name", None) == name:
-        return value
+def _substitute(expression: Any, given: dict[str, Any]) -> Any:
+    """*expression* with each ``F(name)`` of *given* replaced by its value, all at once: a
+    value is never searched again (it may name another source, or the source it replaces),
+    and the template is copied, never changed (its sub-expressions may be shared objects)."""
+    if isinstance(expression, F):
+        return given.get(cast(Any, expression).name, expression)
     if not hasattr(expression, "get_source_expressions"):
         return expression
     sources = expression.get_source_expressions()
-    if sources:
-        expression.set_source_expressions([_substitute(s, name, value) for s in sources])
+    if not sources:
+        return expression
+    expression = expression.copy()
+    expression.set_source_expressions(
+        [_substitute(s, given) if s is not None else None for s in sources]
+    )
     return expression
 
 
@@ -206,6 +217,8 @@ class DualWriteQuerySetMixin:
 
     model: type[models.Model]
     _query: Any
+    _for_write: bool
+    db: str
     _result_cache: list[Any] | None
     _iterable_class: type
 
@@ -255,7 +268,19 @@ class DualWriteQuerySetMixin:
         with ExitStack() as stack:
             for transition, side in pins:
                 stack.enter_context(reading(transition, side))
-            return super().update(**values)  # type: ignore[misc]
+            values, sides = ordered_assignments(self.model, values)
+            for transition, side in sides.items():
+                # The order assumed these sides: the statement compiles with them.
+                stack.enter_context(reading(transition, side))
+            self._for_write = True  # as update() does: self.db is the database written
+            check_update_values(self.model, values, connections[self.db])
+            try:
+                return super().update(**values)  # type: ignore[misc]
+            except DataError as exc:
+                error = update_out_of_range(self.model, values, exc, connections[self.db])
+                if error is None:
+                    raise
+                raise error from exc
 
     def bulk_update(
         self, objs: Iterable[models.Model], fields: Iterable[str], batch_size: int | None = None
@@ -281,7 +306,11 @@ class DualWriteQuerySetMixin:
     def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> Any:
         update_fields = kwargs.get("update_fields")
         if update_fields:
-            kwargs["update_fields"] = with_transition_names(self.model, update_fields)
+            # Either name of a field writes both shapes, each column named once (PostgreSQL
+            # refuses two assignments to one column).
+            kwargs["update_fields"] = distinct_fields(
+                self.model, with_transition_names(self.model, update_fields)
+            )
         return super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
 
 

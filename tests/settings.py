@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     # Composite primary keys, db_default and GeneratedField: models on the Djangos that have
     # them (the app is empty before 5.0).
     "tests.apps.modern",
+    "tests.apps.writes",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -220,6 +220,10 @@ def test_registry_lists_the_declared_transitions() -> None:
         "reshape.Person.name_split",
         "reshape.Place.address_merge",
         "rollout.Article.body",
+        "writes.Book.page_count",
+        "writes.Contact.name_split",
+        "writes.Item.price",
+        "writes.Item.title",
     ]
     t = flagschema.registry[LABEL]
     assert (t.kind, t.old_column, t.new_column, t.flag) == (

@@ -453,15 +453,15 @@ def test_a_conversion_left_to_a_computed_default_needs_the_old_fields_own() -> N
     from django.db import models
     from django.db.models.functions import Now
 
-    from flagschema.dbdefaults import DatabaseDefault, old_default
+    from flagschema.dbdefaults import DatabaseDefault, old_db_default
     from flagschema.exceptions import TransitionError
 
     transition = flagschema.registry["modern.Ticket.priority"]
     (companion,) = transition.old_fields
-    own = old_default(transition, Now(), companion)  # the old field has db_default="3"
+    own = old_db_default(transition, Now(), companion)  # the old field has db_default="3"
     assert isinstance(own, DatabaseDefault) and own.expression.value == "3"
     bare = models.CharField(max_length=10)
     bare.set_attributes_from_name("priority_text")
     with pytest.raises(TransitionError, match=r"^modern\.Ticket\.priority: .*db_default") as info:
-        old_default(transition, Now(), bare)
+        old_db_default(transition, Now(), bare)
     assert len(str(info.value).splitlines()) == 1
