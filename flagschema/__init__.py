@@ -14,7 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from flagschema.exceptions import TransitionError
+from flagschema.exceptions import (
+    ArgumentError,
+    ContractRefused,
+    DeclarationError,
+    FlagschemaError,
+    FlipRefused,
+    LintError,
+    TransitionError,
+)
 from flagschema.transitions import Transition, registry
 
 if TYPE_CHECKING:
@@ -22,7 +30,13 @@ if TYPE_CHECKING:
     from flagschema.flags import reading
 
 __all__ = [
+    "ArgumentError",
+    "ContractRefused",
     "ConvertedField",
+    "DeclarationError",
+    "FlagschemaError",
+    "FlipRefused",
+    "LintError",
     "RenamedField",
     "Transition",
     "TransitionError",

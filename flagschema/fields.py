@@ -41,7 +41,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
 from flagschema.dbdefaults import default_expression, old_db_default
-from flagschema.exceptions import TransitionError
+from flagschema.exceptions import DeclarationError, TransitionError
 from flagschema.flags import (
     note_raw_old_use,
     note_select,
@@ -342,13 +342,13 @@ class RenamedField:
             # copy.copy() and pickle create the object without arguments.
             return object.__new__(cls)
         if not isinstance(field, models.Field):
-            raise TypeError(
+            raise DeclarationError(
                 "RenamedField takes the new field as its first argument, e.g. "
                 "RenamedField(models.CharField(max_length=200), old_name='name', flag='...')."
             )
         _check_common("RenamedField", old_name=old_name, flag=flag, comparator=comparator)
         if old is not None and not isinstance(old, models.Field):
-            raise TypeError(
+            raise DeclarationError(
                 f"RenamedField(old=...) takes the old field as its migrations declare it (a "
                 f"model field instance), not {old!r}."
             )
@@ -444,20 +444,20 @@ class ConvertedField(RenamedField):
         if field is None and old is None and forward is None and backward is None:
             return object.__new__(cls)  # copy.copy() and pickle
         if not isinstance(field, models.Field) or not isinstance(old, models.Field):
-            raise TypeError(
+            raise DeclarationError(
                 "ConvertedField takes the new field first and the old one as old=, e.g. "
                 "ConvertedField(models.DecimalField(...), old=models.IntegerField("
                 "db_column='price_cents'), forward=..., backward=..., flag='...')."
             )
         if not callable(forward) or not callable(backward):
-            raise TypeError(
+            raise DeclarationError(
                 "ConvertedField needs forward= (old value -> new value) and backward= "
                 "(new value -> old value), both callables."
             )
         _check_common("ConvertedField", old_name=old_name, flag=flag, comparator=comparator)
         for name, expression in (("forward_sql", forward_sql), ("backward_sql", backward_sql)):
             if expression is not None and not hasattr(expression, "resolve_expression"):
-                raise TypeError(
+                raise DeclarationError(
                     f"ConvertedField({name}=...) must be a Django expression (F(), Cast(), "
                     f"...), not {expression!r}."
                 )
@@ -488,11 +488,13 @@ def _check_common(what: str, *, old_name: object, flag: object, comparator: obje
     are wrong only for the model (an empty flag, an old_name that names no field) are reported
     by the system checks."""
     if not isinstance(old_name, str):
-        raise TypeError(f"{what}(old_name=...) takes the old field's name, not {old_name!r}.")
+        raise DeclarationError(
+            f"{what}(old_name=...) takes the old field's name, not {old_name!r}."
+        )
     if not isinstance(flag, str):
-        raise TypeError(f"{what}(flag=...) takes the waffle switch's name, not {flag!r}.")
+        raise DeclarationError(f"{what}(flag=...) takes the waffle switch's name, not {flag!r}.")
     if comparator is not None and not callable(comparator):
-        raise TypeError(
+        raise DeclarationError(
             f"{what}(comparator=...) takes a callable (value_read, new_value) -> bool, not "
             f"{comparator!r}."
         )
@@ -501,7 +503,9 @@ def _check_common(what: str, *, old_name: object, flag: object, comparator: obje
 def _samples(what: str, samples: object, name: str = "samples") -> tuple[Any, ...]:
     if isinstance(samples, (str, bytes)) or not hasattr(samples, "__iter__"):
         shape = "new" if name == "new_samples" else "old"
-        raise TypeError(f"{what}({name}=...) takes a list of {shape} values, not {samples!r}.")
+        raise DeclarationError(
+            f"{what}({name}=...) takes a list of {shape} values, not {samples!r}."
+        )
     return tuple(cast(Iterable[Any], samples))
 
 

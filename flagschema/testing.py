@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ContextDecorator, ExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flagschema.exceptions import TransitionError
+from flagschema.exceptions import DeclarationError, TransitionError
 from flagschema.transitions import SIDES, Side, Transition
 
 if TYPE_CHECKING:
@@ -132,7 +132,9 @@ def rehearse(obj: C | F) -> C | F:
     if isinstance(obj, type):
         names = _test_method_names(obj)
         if not names:
-            raise TypeError(f"rehearse: {obj.__qualname__} has no test methods to rehearse.")
+            raise DeclarationError(
+                f"rehearse: {obj.__qualname__} has no test methods to rehearse."
+            )
         for name in names:
             split_test(obj, name, _suffixed)
         if issubclass(obj, unittest.TestCase):
@@ -140,7 +142,7 @@ def rehearse(obj: C | F) -> C | F:
         return obj
     if callable(obj):
         return _RehearsedMethod(obj)  # type: ignore[return-value]
-    raise TypeError(f"rehearse decorates a TestCase class or a test method, not {obj!r}.")
+    raise DeclarationError(f"rehearse decorates a TestCase class or a test method, not {obj!r}.")
 
 
 def _suffixed(name: str, side: Side) -> str:
@@ -172,7 +174,7 @@ def split_test(cls: type, name: str, naming: Callable[[str, Side], str]) -> None
         # A variant inherited from a base class whose own test_x was split is overridden, like
         # the test it came from; anything else of that name is the user's.
         if new_name in cls.__dict__ or (inherited is not None and pinned_side(inherited) is None):
-            raise TypeError(
+            raise DeclarationError(
                 f"rehearse: {cls.__qualname__}.{name} would become {new_name}, which "
                 f"{cls.__qualname__} already has; rename one of them."
             )
@@ -222,7 +224,7 @@ class _RehearsedMethod:
             _pin_whole_test(owner)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(
+        raise DeclarationError(
             f"@rehearse on {self.func.__qualname__}: decorate a method of a class (it becomes "
             "two test methods when the class is created), or the class."
         )

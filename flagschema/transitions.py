@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from flagschema.exceptions import TransitionError
+from flagschema.exceptions import DeclarationError, TransitionError
 
 if TYPE_CHECKING:
     from django.db import models
@@ -25,7 +25,7 @@ FLAG_TYPES = ("switch", "flag")
 
 def check_flag_type(flag_type: object) -> None:
     if flag_type not in FLAG_TYPES:
-        raise TransitionError(
+        raise DeclarationError(
             f"flag_type={flag_type!r}: give 'switch' (a waffle Switch: one state everywhere) "
             "or 'flag' (a waffle Flag: chosen per request)."
         )
@@ -113,37 +113,39 @@ class Transition:
 
         for what, fields in (("old", old), ("new", new)):
             if not isinstance(fields, Mapping) or not fields:
-                raise TransitionError(
+                raise DeclarationError(
                     f"Transition({what}=...) takes a dict of field name -> field, e.g. "
                     f"{what}={{'name': models.CharField(max_length=200)}}; got {fields!r}."
                 )
             for name, field in fields.items():
                 if not isinstance(name, str) or not name.isidentifier() or "__" in name:
-                    raise TransitionError(f"Transition({what}=...): {name!r} is not a field name.")
+                    raise DeclarationError(
+                        f"Transition({what}=...): {name!r} is not a field name."
+                    )
                 if not isinstance(field, models.Field) or field.is_relation:
-                    raise TransitionError(
+                    raise DeclarationError(
                         f"Transition({what}=...): {name!r} must be a plain (non-relational) "
                         f"model field instance, not {field!r}."
                     )
         both = set(old) & set(new)
         if both:
-            raise TransitionError(
+            raise DeclarationError(
                 f"Transition: {', '.join(repr(n) for n in sorted(both))} is both an old and a "
                 "new field; a "
                 "transition between columns of the same name is a ConvertedField."
             )
         if len(old) == 1 and len(new) == 1:
-            raise TransitionError(
+            raise DeclarationError(
                 "Transition: one old field to one new field is a RenamedField (same type) or "
                 "a ConvertedField (another type); Transition is for splits and merges."
             )
         if not callable(forward) or not callable(backward):
-            raise TransitionError(
+            raise DeclarationError(
                 "Transition needs forward= (old values -> new values) and backward= (new "
                 "values -> old values), both callables."
             )
         if not isinstance(flag, str) or not flag.strip():
-            raise TransitionError(
+            raise DeclarationError(
                 "Transition needs flag='<waffle switch name>'; while the switch is off reads "
                 "come from the old fields."
             )
@@ -162,11 +164,11 @@ class Transition:
         for name, given in (("samples", samples), ("new_samples", new_samples)):
             if isinstance(given, (str, bytes)) or not hasattr(given, "__iter__"):
                 shape = "new" if name == "new_samples" else "old"
-                raise TransitionError(
+                raise DeclarationError(
                     f"Transition({name}=...) takes a list of {shape} values, not {given!r}."
                 )
         if comparator is not None and not callable(comparator):
-            raise TransitionError(
+            raise DeclarationError(
                 "Transition(comparator=...) takes a callable (value_read, new_value) -> bool, "
                 f"not {comparator!r}."
             )
@@ -314,18 +316,18 @@ def _expressions(
     if given is None:
         return {}
     if not isinstance(given, Mapping):
-        raise TransitionError(
+        raise DeclarationError(
             f"Transition({what}=...) takes a dict of field name -> Django expression; got "
             f"{given!r}."
         )
     out: dict[str, Any] = {}
     for name, expression in given.items():
         if name not in fields:
-            raise TransitionError(
+            raise DeclarationError(
                 f"Transition({what}=...) names {name!r}, which is not one of {', '.join(fields)}."
             )
         if not hasattr(expression, "resolve_expression"):
-            raise TransitionError(
+            raise DeclarationError(
                 f"Transition({what}={{{name!r}: ...}}) must be a Django expression (F(), "
                 f"Concat(), Cast(), ...), not {expression!r}."
             )

@@ -21,7 +21,8 @@ from django.core.management.base import CommandError
 from django.db.migrations import AlterField
 
 import flagschema
-from flagschema.runbook.contract import ContractRefused, contract, plan
+from flagschema.exceptions import ContractRefused
+from flagschema.runbook.contract import contract, plan
 from tests.apps.rename.models import Customer
 from tests.helpers import put, set_switch
 

@@ -18,8 +18,9 @@ from django.core.management import call_command
 from waffle.models import Switch
 
 import flagschema
+from flagschema.exceptions import ContractRefused
 from flagschema.models import FlipEvent
-from flagschema.runbook.contract import ContractRefused, contract
+from flagschema.runbook.contract import contract
 from tests.apps.rename.models import Customer
 
 ROOT = Path(flagschema.__file__).resolve().parent

@@ -42,7 +42,7 @@ from django.db.models import Count, F, Max, QuerySet
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
-from flagschema.exceptions import TransitionError
+from flagschema.exceptions import ArgumentError, TransitionError
 from flagschema.flags import reading
 from flagschema.runbook.rows import unfilled_q
 from flagschema.runbook.verify import expected_new, sql_comparable
@@ -135,9 +135,9 @@ def backfill(
     method = "sql" if sql_comparable(transition) else "python"
     size = DEFAULT_BATCH_SIZE[method] if batch_size is None else batch_size
     if size < 1:
-        raise ValueError(f"backfill(batch_size={size!r}): a batch is at least one row.")
+        raise ArgumentError(f"backfill(batch_size={size!r}): a batch is at least one row.")
     if sleep < 0:
-        raise ValueError(f"backfill(sleep={sleep!r}): give 0 or more seconds.")
+        raise ArgumentError(f"backfill(sleep={sleep!r}): give 0 or more seconds.")
     report = BackfillReport(transition.label, method, size, dry_run=dry_run)
     # The new fields name their own columns (their read side could be "old").
     with reading(transition, "new"):

@@ -38,15 +38,11 @@ from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.writer import MigrationWriter
 
+from flagschema.exceptions import ArgumentError, ContractRefused
 from flagschema.runbook.lint import ACCEPT_ATTRIBUTE
 from flagschema.transitions import MULTI_KINDS, Transition
 
 _CLASS_LINE = "class Migration(migrations.Migration):\n"
-
-
-class ContractRefused(Exception):
-    """``contract`` will not drop the old columns; the message (one line) says why and what to
-    do instead."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +71,11 @@ class CodeChange:
     def apply(self, source: str) -> str:
         """*source* (the text of ``path``) with the declaration replaced."""
         if self.first_line is None or self.last_line is None:
-            raise ValueError("the declaration was not found in the source; edit it by hand")
+            raise ArgumentError("the declaration was not found in the source; edit it by hand")
         lines = source.splitlines(keepends=True)
         found = "".join(lines[self.first_line - 1 : self.last_line])
         if found != self.before:
-            raise ValueError(
+            raise ArgumentError(
                 f"{self.path}: lines {self.first_line}-{self.last_line} are not the "
                 "declaration any more; run contract again"
             )

@@ -23,21 +23,8 @@ from django.db import transaction
 from flagschema import flags, shadow
 from flagschema.conf import get_setting
 from flagschema.defaults import FLAG_BACKEND
-from flagschema.exceptions import TransitionError
+from flagschema.exceptions import FlipRefused
 from flagschema.transitions import SIDES, Side, Transition, registry
-
-
-class FlipRefused(TransitionError):
-    """The flip was not made; the message says why and how to proceed (in the command's
-    words). ``problems`` lists what was found, for other front ends to word their own way;
-    ``forceable`` says whether ``force=True`` would make the flip."""
-
-    def __init__(
-        self, message: str, *, problems: list[str] | None = None, forceable: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.problems = problems or [message]
-        self.forceable = forceable
 
 
 @dataclass

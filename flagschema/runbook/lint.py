@@ -64,6 +64,7 @@ from django.db.migrations.state import ModelState, ProjectState
 from django.db.utils import load_backend
 
 from flagschema.conf import get_setting
+from flagschema.exceptions import LintError
 
 #: The attribute of a migration class that accepts it: a reason (a non-empty string) or True.
 ACCEPT_ATTRIBUTE = "flagschema_accepted"
@@ -77,11 +78,6 @@ BUILTIN_ENGINES = (
 )
 
 RENAME, DROP, TYPE, SQL = "rename", "drop", "type", "sql"
-
-
-class LintError(Exception):
-    """The migrations cannot be read, or lint was asked about something that does not exist.
-    The message is one line."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from flagschema.exceptions import ArgumentError
 from flagschema.flags import reading
 from flagschema.transitions import Transition
 
@@ -94,7 +95,9 @@ def _as_old_values(transition: Transition, sample: Any) -> tuple[Any, ...]:
     values = tuple(sample)
     if len(values) != len(transition.old_fields):
         names = ", ".join(f.name for f in transition.old_fields)
-        raise ValueError(f"a sample of {transition.label} is a tuple of {names}; got {sample!r}")
+        raise ArgumentError(
+            f"a sample of {transition.label} is a tuple of {names}; got {sample!r}"
+        )
     return values
 
 
@@ -104,7 +107,7 @@ def _as_new_values(transition: Transition, sample: Any) -> tuple[Any, ...]:
     values = tuple(sample) if isinstance(sample, (tuple, list)) else (sample,)
     if len(values) != len(transition.new_fields):
         names = ", ".join(f.name for f in transition.new_fields)
-        raise ValueError(
+        raise ArgumentError(
             f"a new sample of {transition.label} is a tuple of {names}; got {sample!r}"
         )
     return values

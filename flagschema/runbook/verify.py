@@ -42,6 +42,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.expressions import Expression
 from django.db.models.functions import Cast
 
+from flagschema.exceptions import ArgumentError
 from flagschema.flags import reading
 from flagschema.runbook.rows import rows, unfilled_q
 from flagschema.transitions import Transition, registry
@@ -97,9 +98,9 @@ def verify(
     if isinstance(transition, str):
         transition = registry[transition]
     if limit is not None and limit < 0:
-        raise ValueError(f"verify(limit={limit!r}): the limit is a number of rows, 0 or more.")
+        raise ArgumentError(f"verify(limit={limit!r}): the limit is a number of rows, 0 or more.")
     if batch_size < 1:
-        raise ValueError(f"verify(batch_size={batch_size!r}): a batch is at least one row.")
+        raise ArgumentError(f"verify(batch_size={batch_size!r}): a batch is at least one row.")
     with reading(transition, "new"):  # the new fields name their own columns
         if sql_comparable(transition):
             report = _verify_sql(transition, using, limit)
@@ -142,7 +143,7 @@ def expected_new(transition: Transition, new_field: models.Field) -> Any:
         return F(transition.old_fields[0].attname)
     expression = transition.forward_sql_for(new_field)
     if expression is None:
-        raise ValueError(f"{transition.label}: {new_field.name!r} has no forward_sql.")
+        raise ArgumentError(f"{transition.label}: {new_field.name!r} has no forward_sql.")
     return Cast(expression, output_field=_cast_type(new_field))
 
 

@@ -27,7 +27,8 @@ def add_arguments(parser: CommandParser) -> None:
 
 
 def run(command: Any, options: dict[str, Any]) -> int:
-    from flagschema.runbook.contract import ContractRefused, contract, display_path
+    from flagschema.exceptions import ContractRefused
+    from flagschema.runbook.contract import contract, display_path
 
     transition = transition_for(options["label"])
     dry_run = options["dry_run"]

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from flagschema.runbook.lint import Finding, LintError, LintReport, acceptance, lint
+from flagschema.exceptions import LintError
+from flagschema.runbook.lint import Finding, LintReport, acceptance, lint
 
 if TYPE_CHECKING:
     from flagschema.management.commands.flagschema import Command
